@@ -1,0 +1,1 @@
+"""The ``pmse-graph`` command line: one thin typer module per command."""
