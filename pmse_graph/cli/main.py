@@ -23,6 +23,13 @@ COMMAND_MODULES: tuple[str, ...] = (
     "topology",
     "pretrain",
     "simulate",
+    "cluster",
+    "select",
+    "embed",
+    "classify",
+    "anomaly",
+    "report",
+    "demo",
 )
 
 state: dict[str, bool] = {"verbose": False}
@@ -51,17 +58,36 @@ app = typer.Typer(
 )
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Log handler that writes to whatever ``sys.stderr`` is at emit time.
+
+    A plain StreamHandler keeps the stream it was created with; under a test
+    runner that swaps ``sys.stderr`` per invocation, that stream is closed by
+    the next log line.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(stream=sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # StreamHandler.__init__ assigns it; the property ignores it
+        pass
+
+
 @app.callback()
 def main_options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging and full tracebacks on errors."),
 ) -> None:
     """Configure logging for every command."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        force=True,
-    )
+    handler = _CurrentStderrHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True)
+    # faiss reports at INFO which CPU instruction set its loader tried
+    logging.getLogger("faiss.loader").setLevel(logging.DEBUG if verbose else logging.WARNING)
     state["verbose"] = verbose
 
 

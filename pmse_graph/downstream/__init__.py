@@ -1,0 +1,13 @@
+"""Uses of a pretrained encoder: event embeddings, clustering, classification, anomaly scores.
+
+Modules:
+    embeddings: the on-disk embedding format (:class:`EmbeddingWriter`, :class:`EmbeddingStore`).
+    kmeans: flat and two-level k-means with faiss, streamed assignment.
+    density: HDBSCAN (fast_hdbscan) on a subsample, the rest labelled by nearest neighbour.
+    cluster_metrics: cluster quality against the truth classes.
+    plots: t-SNE picture of the largest classes and shared figure helpers.
+"""
+
+from pmse_graph.downstream.embeddings import EmbeddingStore, EmbeddingWriter
+
+__all__ = ["EmbeddingStore", "EmbeddingWriter"]

@@ -1,0 +1,76 @@
+"""Input and output helpers of the classification and anomaly commands.
+
+* :func:`read_embeddings`: all vectors and labels of an embedding store in memory, with
+  non-finite rows rejected by event id.
+* :func:`atomic_write_frame`: a DataFrame written as parquet or CSV through a temporary file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pmse_graph.downstream.embeddings import EmbeddingStore, describe_event_ids, nonfinite_rows
+from pmse_graph.errors import DataError
+
+
+@dataclass
+class EmbeddingArrays:
+    """Embeddings and labels of every event of a store, in store order.
+
+    Shapes:
+        vectors: (num_events, D) float32; event_id, y, y_fs: (num_events,) int64.
+    """
+
+    vectors: np.ndarray
+    event_id: np.ndarray
+    y: np.ndarray
+    y_fs: np.ndarray
+
+
+def read_embeddings(path: str | Path) -> EmbeddingArrays:
+    """Load an embedding store (folder or ``.npy`` file) into memory.
+
+    Raises:
+        DataError: the store is missing, empty, has duplicate event ids, or has rows with NaN or
+            infinite values (their event ids are listed).
+    """
+    # NOTE: everything is loaded at once: 3M events of dimension 128 take 1.5 GB. The probe and the
+    # kNN reference need the labelled half in memory anyway, but scoring could stream the shards.
+    store = EmbeddingStore.open(path)
+    if store.num_events == 0:
+        raise DataError(f"{path}: the embedding store has no events")
+    vectors, labels = store.load()
+    event_id = labels["event_id"].to_numpy(dtype=np.int64)
+    bad = nonfinite_rows(vectors)
+    if len(bad):
+        raise DataError(f"{path}: {len(bad)} embedding rows contain NaN or infinity, event ids {describe_event_ids(event_id[bad])}. Embed these events again or remove them")
+    unique, counts = np.unique(event_id, return_counts=True)
+    if len(unique) != len(event_id):
+        raise DataError(f"{path}: event ids must be unique, but {describe_event_ids(unique[counts > 1])} occur more than once")
+    return EmbeddingArrays(vectors=vectors, event_id=event_id, y=labels["y"].to_numpy(dtype=np.int64), y_fs=labels["y_fs"].to_numpy(dtype=np.int64))
+
+
+def atomic_write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` to ``path`` (``.parquet`` or ``.csv``, chosen by suffix) through a temporary file."""
+    path = Path(path)
+    if path.suffix not in (".parquet", ".csv"):
+        raise ValueError(f"Expected a .parquet or .csv path (got {path})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp_name, index=False)
+        else:
+            frame.to_csv(tmp_name, index=False)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,104 @@
+"""Precision, recall and F1 of the selection per class, along a tightness scan, and the PR plot.
+
+Precision of a class is the share of the events predicted as that class that truly are.
+Recall is the share of the class's true events predicted as it, so events that are not
+selected count against recall. Recall at 99% precision is the highest recall among the
+scanned tightness values whose precision reaches 0.99 (``None`` when none does).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from pmse_graph.selection.selection import CLASSES, OTHER, UNKNOWN
+
+TARGET_PRECISION = 0.99
+
+
+def class_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, dict[str, float | int | None]]:
+    """Return per class ``precision``, ``recall``, ``f1`` (None when undefined), ``true``, ``predicted`` and ``correct`` counts."""
+    metrics: dict[str, dict[str, float | int | None]] = {}
+    for name in CLASSES:
+        is_true = truth == name
+        is_predicted = predicted == name
+        correct = int((is_true & is_predicted).sum())
+        precision = correct / int(is_predicted.sum()) if is_predicted.any() else None
+        recall = correct / int(is_true.sum()) if is_true.any() else None
+        f1 = None
+        if precision is not None and recall is not None and precision + recall > 0:
+            f1 = 2.0 * precision * recall / (precision + recall)
+        metrics[name] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "true": int(is_true.sum()),
+            "predicted": int(is_predicted.sum()),
+            "correct": correct,
+        }
+    return metrics
+
+
+def class_fractions(truth: np.ndarray) -> dict[str, float]:
+    """Return the share of each truth class (the four classes and ``other``) in the sample."""
+    total = max(truth.shape[0], 1)
+    return {name: float((truth == name).sum()) / total for name in CLASSES + (OTHER,)}
+
+
+def recall_at_precision(scan: list[dict], *, target: float = TARGET_PRECISION) -> dict[str, dict[str, float | None]]:
+    """Return per class the highest recall with precision >= ``target`` along ``scan`` and its tightness.
+
+    Args:
+        scan: one entry per tightness, ``{"tightness": t, "classes": class_metrics(...)}``.
+        target: the precision to reach (default 0.99).
+    """
+    result: dict[str, dict[str, float | None]] = {}
+    for name in CLASSES:
+        best: dict[str, float | None] = {"recall": None, "tightness": None}
+        for point in scan:
+            entry = point["classes"][name]
+            if entry["precision"] is None or entry["recall"] is None or entry["precision"] < target:
+                continue
+            if best["recall"] is None or entry["recall"] > best["recall"]:
+                best = {"recall": entry["recall"], "tightness": point["tightness"]}
+        result[name] = best
+    return result
+
+
+def has_truth(truth: np.ndarray) -> bool:
+    """True when the truth classes are known (a topology table was given)."""
+    return truth.shape[0] > 0 and not bool((truth == UNKNOWN).all())
+
+
+def plot_precision_recall(scan: list[dict], path: str | os.PathLike[str], *, working_point: float | None = None) -> None:
+    """Write the precision-recall curve of each class along the tightness scan as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6.0, 4.5))
+    for name in CLASSES:
+        points = [(p["classes"][name]["recall"], p["classes"][name]["precision"], p["tightness"]) for p in scan]
+        points = [point for point in points if point[0] is not None and point[1] is not None]
+        if not points:
+            continue
+        recall, precision, tightness = (np.array(values, dtype=float) for values in zip(*points))
+        line = axes.plot(recall, precision, marker="o", markersize=3, label=name)[0]
+        if working_point is not None:
+            at = np.flatnonzero(np.isclose(tightness, working_point))
+            if at.size:
+                axes.plot(recall[at], precision[at], marker="*", markersize=12, color=line.get_color())
+    axes.axhline(TARGET_PRECISION, color="grey", linestyle="--", linewidth=0.8, label="99% precision")
+    axes.set_xlabel("recall")
+    axes.set_ylabel("precision")
+    axes.set_xlim(0.0, 1.0)
+    axes.set_ylim(0.0, 1.02)
+    axes.set_title("Cut-based selection, tightness scan")
+    axes.legend(loc="lower left", fontsize="small")
+    figure.tight_layout()
+    temporary = f"{os.fspath(path)}.tmp.png"
+    figure.savefig(temporary, dpi=120)
+    plt.close(figure)
+    os.replace(temporary, path)
