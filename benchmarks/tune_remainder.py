@@ -4,6 +4,7 @@ Run from the repository root:
 
     .venv/bin/python benchmarks/tune_remainder.py                      # tune, write YAML, plot, log
     .venv/bin/python benchmarks/tune_remainder.py --events 20000 --iterations 3 --no-write   # quick check
+    .venv/bin/python benchmarks/tune_remainder.py --compare-only       # step 4 only, with the written YAML
 
 Steps:
 1. Split the real events (TopoAna's ``jpsi1.root`` + ``jpsi2.root``) into explicit-mode events,
@@ -17,12 +18,13 @@ Steps:
    *accepted* sets match the targets, and write ``configs/generator/remainder.yaml`` and
    ``photos.yaml``.
 4. Generate events with the complete decay model and compare with real truth: distinct trees,
-   top-20/99/1000 coverage, distinct final states, charged multiplicity. Plot rank vs events
-   into ``benchmarks/plots/remainder_classes.png`` and append a table to ``benchmarks/RESULTS.md``.
+   top-20/99/1000 coverage, distinct final states, charged multiplicity, with as many generated
+   events as real ones. Plot rank vs events into ``benchmarks/plots/remainder_classes.png`` and
+   write the table into ``benchmarks/RESULTS.md``, replacing the section of an earlier run.
 
-Trees are counted with the key of :func:`tree_key` (the multiset of "mother -> sorted
-daughters" branches, pi0 -> gamma gamma dropped), a close stand-in for TopoAna's count; it gives
-real truth 17,205 trees against TopoAna's 17,424.
+Trees and final states are counted with the topology package's TopoAna labels
+(:func:`pmse_graph.topology.tree.label_flat`), which reproduce TopoAna's 17,424 trees of the
+real files.
 """
 
 from __future__ import annotations
@@ -44,7 +46,14 @@ sys.path.insert(0, str(REPO))
 from pmse_graph.config import atomic_write_text  # noqa: E402
 from pmse_graph.simulation.decay_model import DecayModel  # noqa: E402
 from pmse_graph.simulation.decfile import PHOTOS_PDG, STABLE_PDG, load_dec_file  # noqa: E402
-from pmse_graph.simulation.remainder import PhotosConfig, RemainderConfig, RemainderModel  # noqa: E402
+from pmse_graph.simulation.remainder import (  # noqa: E402
+    PhotosConfig,
+    RemainderConfig,
+    RemainderModel,
+    load_photos_config,
+    load_remainder_config,
+)
+from pmse_graph.topology.tree import label_flat  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 TRUTH_FILES = [SHARED / "topoana" / "jpsi1.root", SHARED / "topoana" / "jpsi2.root"]
@@ -70,26 +79,6 @@ def read_truth(files: list[Path]) -> list[tuple[np.ndarray, np.ndarray]]:
     return events
 
 
-def tree_key(pdg: np.ndarray, mother: np.ndarray) -> tuple:
-    """Return a decay-tree class key: the sorted branches, pi0 -> gamma gamma left out."""
-    daughters: dict[int, list[int]] = collections.defaultdict(list)
-    for index in range(1, len(pdg)):
-        daughters[int(mother[index])].append(int(pdg[index]))
-    branches = []
-    for parent, codes in daughters.items():
-        if pdg[parent] == 111 and sorted(codes) == [22, 22]:
-            continue
-        branches.append((int(pdg[parent]), tuple(sorted(codes))))
-    return tuple(sorted(branches))
-
-
-def final_state_key(pdg: np.ndarray, mother: np.ndarray) -> tuple:
-    """Return the sorted PDG codes of the particles without daughters."""
-    has_daughters = np.zeros(len(pdg), dtype=bool)
-    has_daughters[mother[mother >= 0]] = True
-    return tuple(sorted(pdg[~has_daughters].tolist()))
-
-
 def charged_multiplicity(pdg: np.ndarray, mother: np.ndarray) -> int:
     has_daughters = np.zeros(len(pdg), dtype=bool)
     has_daughters[mother[mother >= 0]] = True
@@ -98,8 +87,11 @@ def charged_multiplicity(pdg: np.ndarray, mother: np.ndarray) -> int:
 
 def class_summary(events: list[tuple[np.ndarray, np.ndarray]]) -> dict:
     """Return distinct trees, coverage of the top classes, final states and multiplicities."""
-    trees = collections.Counter(tree_key(p, m) for p, m in events)
-    finals = collections.Counter(final_state_key(p, m) for p, m in events)
+    lengths = np.array([len(p) for p, _ in events], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    labels = label_flat(np.concatenate([p for p, _ in events]), np.concatenate([m for _, m in events]), offsets)
+    trees = collections.Counter(labels.tree.tolist())
+    finals = collections.Counter(labels.final_state.tolist())
     counts = np.sort(np.fromiter(trees.values(), dtype=np.int64))[::-1]
     total = counts.sum()
     charged = np.bincount([charged_multiplicity(p, m) for p, m in events], minlength=11)[:11] / total
@@ -218,9 +210,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out-dir", default=str(REPO / "configs" / "generator"), help="folder of remainder.yaml and photos.yaml")
     parser.add_argument("--no-write", action="store_true", help="fit and compare without writing YAML or RESULTS.md")
+    parser.add_argument("--compare-only", action="store_true", help="skip the fit: compare the model of the YAML files in --out-dir")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
+    if args.compare_only:
+        events = read_truth(TRUTH_FILES)[: args.events]
+        out = Path(args.out_dir)
+        model = DecayModel.from_dec_file(args.dec_file, remainder=_remainder_from(out, args.dec_file), photos=load_photos_config(out / "photos.yaml"))
+        compare(model, events, rng, args, started, "benchmarks/tune_remainder.py " + " ".join(sys.argv[1:]), fitted=False)
+        return
 
     # 1. real events and the explicit/remainder split with BESIII's own table
     events = read_truth(TRUTH_FILES)[: args.events]
@@ -264,6 +263,17 @@ def main() -> None:
 
     # 4. compare the complete model with real truth
     model = DecayModel.from_dec_file(args.dec_file, remainder=RemainderModel(config, masses={p: v.mass for p, v in table.particles.items()}), photos=photos)
+    compare(model, events, rng, args, started, command, fitted=True)
+
+
+def _remainder_from(folder: Path, dec_file) -> RemainderModel:
+    config = load_remainder_config(folder / "remainder.yaml")
+    table = load_dec_file(dec_file, extra=tuple(code for pdg in config.species for code in (pdg, -pdg)))
+    return RemainderModel(config, masses={pdg: props.mass for pdg, props in table.particles.items()})
+
+
+def compare(model: DecayModel, events, rng, args, started: float, command: str, *, fitted: bool) -> None:
+    """Generate as many events as ``events``, then print, plot and record the class comparison."""
     generated = generated_events(model, len(events), rng)
     real_summary = class_summary(events)
     generated_summary = class_summary(generated)
@@ -272,7 +282,7 @@ def main() -> None:
     plot(real_summary, generated_summary, REPO / "benchmarks" / "plots" / "remainder_classes.png", "generator")
     elapsed = time.perf_counter() - started
     if not args.no_write:
-        append_results(rows, command, elapsed, args.dec_file)
+        append_results(rows, command, elapsed, args.dec_file, fitted=fitted)
     print(f"done in {elapsed:.1f} s")
 
 
@@ -283,13 +293,18 @@ def print_table(rows) -> None:
         print(f"{name:30s} {s['trees']:7d} {s['singletons']:7d} {s['top20']:6.3f} {s['top99']:6.3f} {s['top1000']:7.3f} {s['final_states']:7d}  {charged}")
 
 
-def append_results(rows, command: str, elapsed: float, dec_file) -> None:
+SECTION_TITLE = "## Decay-tree classes: generator vs real truth"
+
+
+def append_results(rows, command: str, elapsed: float, dec_file, *, fitted: bool) -> None:
+    """Write the comparison table into RESULTS.md, replacing the section of an earlier run and keeping all others."""
     lines = [
+        f"{SECTION_TITLE} ({datetime.date.today()}, {platform.node()}, {platform.machine()})",
         "",
-        f"## Decay-tree classes: generator vs real truth ({datetime.date.today()}, {platform.node()}, {platform.machine()})",
-        "",
-        f"Command: `.venv/bin/python {command.strip()}` ({elapsed:.0f} s, tuning included); table: {dec_file or 'decaylanguage DECAY_LHCB.DEC'}.",
-        "Trees counted with the script's branch-multiset key (pi0 -> gamma gamma dropped).",
+        f"Command: `.venv/bin/python {command.strip()}` ({elapsed:.0f} s{', tuning included' if fitted else ''}); "
+        f"table: {dec_file or 'decaylanguage DECAY_LHCB.DEC'}.",
+        "Equal sizes; trees and final states counted with the topology package's TopoAna labels "
+        "(`pmse_graph.topology.tree.label_flat`), as `pmse-graph topology` counts them.",
         "",
         "| sample | events | distinct trees | once | top-20 | top-99 | top-1000 | final states | charged 0 / 2 / 4 / 6 / 8 |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -299,8 +314,15 @@ def append_results(rows, command: str, elapsed: float, dec_file) -> None:
         lines.append(f"| {name} | {s['events']} | {s['trees']} | {s['singletons']} | {s['top20']:.3f} | {s['top99']:.3f} | {s['top1000']:.3f} | {s['final_states']} | {charged} |")
     path = REPO / "benchmarks" / "RESULTS.md"
     existing = path.read_text() if path.is_file() else "# Benchmark results\n"
-    atomic_write_text(path, existing.rstrip("\n") + "\n" + "\n".join(lines) + "\n")
-    print(f"appended to {path}")
+    start = existing.find(SECTION_TITLE)
+    if start < 0:
+        text = existing.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
+    else:
+        end = existing.find("\n## ", start + len(SECTION_TITLE))
+        rest = existing[end:] if end >= 0 else "\n"
+        text = existing[:start] + "\n".join(lines) + "\n" + rest
+    atomic_write_text(path, text)
+    print(f"wrote the section to {path}")
 
 
 if __name__ == "__main__":

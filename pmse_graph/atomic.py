@@ -49,3 +49,16 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
+
+
+def atomic_write_frame(frame, path: str | os.PathLike[str]) -> Path:
+    """Write a pandas DataFrame to ``.parquet`` or ``.csv`` (chosen by suffix, no index), atomically."""
+    path = Path(path)
+    if path.suffix not in (".parquet", ".csv"):
+        raise ValueError(f"Expected a .parquet or .csv path (got {path})")
+    with atomic_path(path) as tmp_path:
+        if path.suffix == ".parquet":
+            frame.to_parquet(tmp_path, index=False)
+        else:
+            frame.to_csv(tmp_path, index=False)
+    return path

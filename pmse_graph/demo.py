@@ -29,15 +29,15 @@ class DemoSettings:
     """Sizes of the demo run.
 
     Attributes:
-        events: generated events; 20,000 keep the whole chain to a few minutes on 2 cores.
+        events: generated events.
         seed: generator and training seed.
         epochs: pretraining epochs of the small encoder in ``configs/pretrain_demo.yaml``.
-        k_values: k-means cluster counts to run.
+        k_values: k-means cluster counts to run; the t-SNE map is drawn for the first only.
     """
 
     events: int = 20_000
     seed: int = 1
-    epochs: int = 3
+    epochs: int = 2
     k_values: tuple[int, ...] = (99, 1000)
 
 
@@ -59,8 +59,11 @@ def demo_commands(out: Path, settings: DemoSettings) -> list[list[str]]:
         ],
         ["embed", "--run", str(run), "--data", str(events), "--out", str(embeddings), "--overwrite"],
     ]
-    for k in settings.k_values:
-        commands.append(["cluster", "--embeddings", str(embeddings), "--k", str(k), "--out", str(out / f"cluster_k{k}")])
+    for index, k in enumerate(settings.k_values):
+        tsne_points = "3000" if index == 0 else "0"
+        commands.append(
+            ["cluster", "--embeddings", str(embeddings), "--k", str(k), "--out", str(out / f"cluster_k{k}"), "--tsne-points", tsne_points]
+        )
     commands += [
         ["classify", "--embeddings", str(embeddings), "--out", str(out / "classify"), "--method", "all",
          "--run", str(run), "--data", str(events), "--finetune-epochs", "1"],

@@ -16,12 +16,15 @@ def inspect_files(
     schema: Annotated[str, typer.Option("--schema", "-s", help="Schema name (besiii, hzz) or path to a schema YAML file.")] = "besiii",
     step_size: Annotated[int, typer.Option(help="Entries read per step.")] = 100_000,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON instead of text.")] = False,
+    nonfinite: Annotated[str, typer.Option(help="Invalid (NaN, inf, out-of-range) values: 'error' makes the file "
+                                                "unusable, as in training; 'drop-event' drops and counts their events.")] = "error",
 ) -> None:
     """Validate files against the schema and print events, particles, conditions, labels and problems.
 
-    Exits with status 1 when any file is unusable.
+    Exits with status 1 when any file is unusable: it fails validation, raises under the
+    ``--nonfinite`` policy, or has no event left after dropping empty and invalid events.
     """
-    summaries = summarize_files(files, load_schema(schema), step_size=step_size)
+    summaries = summarize_files(files, load_schema(schema), step_size=step_size, nonfinite=nonfinite)
     if as_json:
         typer.echo(json.dumps([summary.to_dict() for summary in summaries], indent=2))
     else:

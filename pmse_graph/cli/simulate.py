@@ -24,7 +24,12 @@ def simulate(
     out: Annotated[Path, typer.Option("--out", help="Output folder for the ROOT files and topology.csv.")],
     dec_file: Annotated[
         Path | None,
-        typer.Option("--dec-file", help="EvtGen DEC table to draw decay trees from (default: the LHCb table shipped with decaylanguage)."),
+        typer.Option(
+            "--dec-file",
+            help="EvtGen DEC table to draw decay trees from (default: the LHCb table shipped with decaylanguage). "
+            "Particles without a Decay block decay as in the default table. BESIII's BES_DECAY_v145.DEC names "
+            "particles without a known mass (phi(2170)); run it with --unknown-particles drop.",
+        ),
     ] = None,
     particle_table: Annotated[
         Path | None,
@@ -32,7 +37,11 @@ def simulate(
     ] = None,
     unknown_particles: Annotated[
         str,
-        typer.Option("--unknown-particles", help="What to do with DEC lines naming a particle without known mass: raise or drop."),
+        typer.Option(
+            "--unknown-particles",
+            help="What to do with DEC lines naming a particle without known name or mass: raise, or drop the lines "
+            "(logged, then the block is renormalised).",
+        ),
     ] = "raise",
     truth_trees: Annotated[
         list[Path] | None,
@@ -45,10 +54,25 @@ def simulate(
         Path | None, typer.Option("--detector-config", help="Detector response YAML (default: the packaged BESIII parameters).")
     ] = None,
     events_per_file: Annotated[int, typer.Option("--events-per-file", help="Maximum events per ROOT file.")] = 100_000,
-    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Events generated and written per step; memory grows with it.")] = 20_000,
+    chunk_size: Annotated[
+        int,
+        typer.Option(
+            "--chunk-size",
+            help="Events generated and written per step; memory grows with it. The events depend on it: the same seed "
+            "with another chunk size gives different events.",
+        ),
+    ] = 20_000,
     compression: Annotated[str, typer.Option("--compression", help="ROOT compression: zlib or none.")] = "zlib",
     top: Annotated[int, typer.Option("--top", help="Number of decay-tree classes to print.")] = 10,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Delete an earlier run's files in --out (jpsi_inclusive_*.root, topology.csv, simulate_config.yaml) "
+            "before writing. Without it, such a folder is rejected.",
+        ),
+    ] = False,
 ) -> None:
     """Generate J/psi inclusive events with kinematics, detector response and TopoAna labels."""
     from pmse_graph.config import parse_config
@@ -87,7 +111,7 @@ def simulate(
     else:
         model = DecayModel.from_dec_file(dec_file, particle_table=particle_table, on_unknown=unknown_particles)
     response = DetectorResponse.from_config(detector_config)
-    summary = run_simulation(model=model, response=response, config=config, out_dir=out, progress=progress)
+    summary = run_simulation(model=model, response=response, config=config, out_dir=out, progress=progress, overwrite=overwrite)
 
     frame = summary.table.to_frame()
     typer.echo(

@@ -6,7 +6,14 @@ the values in the schema's ``selection`` block:
 * good charged track: |Vz| < 10 cm, Vr < 1 cm and |cos theta| < 0.93;
 * good photon: a neutral shower in the barrel (|cos theta| < 0.80, E > 25 MeV) or an
   endcap (0.86 < |cos theta| < 0.92, E > 50 MeV), with EMC time in 0-14 (50 ns units)
-  and more than 10 degrees from every charged track's momentum.
+  and more than 10 degrees from every charged track's impact point on the EMC.
+
+The impact point comes from :func:`pmse_graph.physics.helix.impact_on_cylinder`,
+the function the detector response uses: the helix starts at ``(0, 0, vz0)``
+with the track's momentum and charge, in the field and EMC geometry of the
+detector configuration that the schema's ``selection.detector`` names. Tracks
+that curl up before the EMC take no part in the isolation, as in the detector.
+Without ``selection.detector`` the isolation uses the momentum direction.
 
 A schema without vertex features counts every charged track as good, and one
 without EMC shower features counts every neutral particle as a good photon.
@@ -14,11 +21,74 @@ without EMC shower features counts every neutral particle as a good photon.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
 import numpy as np
 
 from pmse_graph.data.pairs import ordered_pairs
 from pmse_graph.data.schema import Schema
+from pmse_graph.errors import ConfigError
+from pmse_graph.resources import configs_dir
+from pmse_graph.physics.helix import impact_on_cylinder
 from pmse_graph.physics.kinematics import EPS
+
+
+@dataclass(frozen=True)
+class EmcGeometry:
+    """Solenoid field (T) and EMC front surface (barrel radius, endcap z; cm) of a detector."""
+
+    field_tesla: float
+    radius_cm: float
+    half_length_cm: float
+
+
+@lru_cache(maxsize=8)
+def emc_geometry(detector: str) -> EmcGeometry:
+    """Read the field and EMC geometry from a detector configuration, by name or path.
+
+    Raises:
+        ConfigError: the configuration is unknown or invalid.
+    """
+    from pmse_graph.simulation.detector.config import load_detector_config
+
+    path = Path(detector)
+    if not path.suffix:
+        path = configs_dir() / "detector" / f"{detector}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"Detector configuration '{detector}' not found (looked for {path}); "
+                          "set the schema's selection.detector to a name in configs/detector or a YAML path")
+    config = load_detector_config(path)
+    return EmcGeometry(field_tesla=config.solenoid_field_tesla, radius_cm=config.emc.barrel_radius_cm,
+                       half_length_cm=config.emc.endcap_z_cm)
+
+
+def track_directions(p4: np.ndarray, charge: np.ndarray, vz: np.ndarray | None,
+                     detector: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Return the vectors the photon isolation measures angles to, and which tracks take part.
+
+    Args:
+        p4: four-momenta of the tracks, shape ``(t, 4)``.
+        charge: their charges, shape ``(t,)``.
+        vz: z of closest approach (cm), shape ``(t,)``; None places tracks at the origin.
+        detector: detector configuration for the EMC impact points; None uses the momentum.
+
+    Returns:
+        Vectors from the origin, shape ``(t, 3)`` float64, and a mask of the tracks that
+        reach the EMC (all True without a detector), shape ``(t,)``.
+    """
+    momentum = p4[:, :3].astype(np.float64)
+    if detector is None:
+        return momentum, np.linalg.norm(momentum, axis=1) > 0
+    geometry = emc_geometry(detector)
+    vertex = np.zeros_like(momentum)
+    if vz is not None:
+        vertex[:, 2] = vz
+    impact = impact_on_cylinder(vertex=vertex, momentum=momentum, charge=charge.astype(np.float64),
+                                field_tesla=geometry.field_tesla, radius_cm=geometry.radius_cm,
+                                half_length_cm=geometry.half_length_cm)
+    return impact.position, impact.reached & (np.linalg.norm(momentum, axis=1) > 0)
 
 
 def _event_sum(mask: np.ndarray, event_of_node: np.ndarray, num_events: int) -> np.ndarray:
@@ -73,13 +143,22 @@ def compute_conditions(raw: dict[str, np.ndarray], missing: dict[str, np.ndarray
         in_time = (time >= cuts.time_window[0]) & (time <= cuts.time_window[1])
         good_neutral &= has_shower & (barrel | endcap) & in_time
 
+        # angle to every charged track of the event that reaches the EMC
+        tracks = np.flatnonzero(charged)
+        vz = None if cuts.vz is None else np.where(missing[cuts.vz][tracks], 0.0, raw[cuts.vz][tracks])
+        charge = raw[spec.charge][tracks] if spec.charge is not None else np.zeros(len(tracks))
+        direction, usable = track_directions(p4[tracks], charge, vz, cuts.detector)
+        track_vector = np.zeros((num_nodes, 3))
+        track_vector[tracks] = direction
+        track_usable = np.zeros(num_nodes, dtype=bool)
+        track_usable[tracks] = usable
         source, target = ordered_pairs(offsets)
-        relevant = good_neutral[target] & charged[source]
+        relevant = good_neutral[target] & track_usable[source]
         source, target = source[relevant], target[relevant]
-        track = p4[source, :3].astype(np.float64)
-        track_norm = np.linalg.norm(track, axis=1)
-        cos_angle = (position[target] * track).sum(axis=1) / (distance[target] * np.maximum(track_norm, EPS))
-        too_close = (cos_angle > np.cos(np.radians(cuts.isolation_deg))) & (track_norm > 0)
+        track = track_vector[source]
+        track_norm = np.maximum(np.linalg.norm(track, axis=1), EPS)
+        cos_angle = (position[target] * track).sum(axis=1) / (distance[target] * track_norm)
+        too_close = cos_angle > np.cos(np.radians(cuts.isolation_deg))
         near_track = np.bincount(target[too_close], minlength=num_nodes) > 0
         good_neutral &= ~near_track
 

@@ -1,9 +1,10 @@
 """A streaming, sharded, seeded dataset of graph batches for training and evaluation.
 
 :class:`EventDataset` is a torch ``IterableDataset`` that yields ready-made PyG
-batches. The files are cut into units of ``step_size`` entries. Each epoch
-permutes the units with a seed, and every (DDP rank, DataLoader worker) pair
-reads its own share of them. Events enter a shuffle buffer, and batches of
+batches. Every (DDP rank, DataLoader worker) pair, a shard, reads its own
+contiguous share of the entries of all files, equal to within one entry. The
+share is cut into read units of at most ``step_size`` entries, and each epoch
+permutes a shard's units with a seed (:meth:`EventDataset.shard_ranges`). Events enter a shuffle buffer, and batches of
 ``batch_size`` events leave it. The train/val/test split comes from a hash of
 each event's id, so it does not depend on file order, chunking or sharding.
 """
@@ -20,7 +21,8 @@ from torch_geometric.data import Batch
 
 from pmse_graph.config import StrictModel
 from pmse_graph.data.chunk import EventChunk
-from pmse_graph.data.graphs import GRAPH_KINDS, GraphKind, build_batch
+from pmse_graph.data.graphs import GRAPH_KINDS, MAX_COMPLETE_NODES, GraphKind, build_batch
+from pmse_graph.data.labels import LabelMap, check_label_tables
 from pmse_graph.data.reader import NONFINITE_POLICIES, NonFinitePolicy, iterate_chunks
 from pmse_graph.data.schema import Schema
 from pmse_graph.data.standardize import Standardizer
@@ -45,8 +47,11 @@ class DataConfig(StrictModel):
     seed: int = 0
     graph: Literal["complete", "knn"] = "complete"
     knn_k: int = 16
+    max_complete_nodes: int | None = MAX_COMPLETE_NODES
     nonfinite: Literal["error", "drop-event"] = "error"
     num_workers: int = 0
+    label_map: str | None = None
+    """Path of a ``label_map.json`` (:class:`LabelMap`) that merges the class ids of several simulate runs."""
 
 
 def hash_unit_interval(event_id: np.ndarray) -> np.ndarray:
@@ -100,16 +105,20 @@ class EventDataset(IterableDataset):
             shard layout give the same batches (default 0).
         step_size: entries per read unit (default 50,000).
         graph: ``"complete"`` (default) or ``"knn"`` edges, see :func:`build_batch`.
-        k: neighbours per particle for ``graph="knn"`` (default 16).
+        k: neighbours per particle for ``graph="knn"`` and for large events (default 16).
+        max_complete_nodes: events with more particles get kNN edges (default 64; None: never).
         nonfinite: policy for NaN or inf values, ``"error"`` (default) or ``"drop-event"``.
         drop_last: drop the last, smaller batch of each shard (default False).
+        label_map: merged class ids of several ``simulate`` runs; None keeps the stored ids
+            (inputs whose topology tables conflict then raise).
     """
 
     def __init__(self, files, schema: Schema, standardizer: Standardizer, *, split: Split = "train",
                  batch_size: int = 256, split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
                  shuffle_buffer: int = 10_000, seed: int = 0, step_size: int = 50_000,
-                 graph: GraphKind = "complete", k: int = 16, nonfinite: NonFinitePolicy = "error",
-                 drop_last: bool = False) -> None:
+                 graph: GraphKind = "complete", k: int = 16,
+                 max_complete_nodes: int | None = MAX_COMPLETE_NODES, nonfinite: NonFinitePolicy = "error",
+                 drop_last: bool = False, label_map: LabelMap | None = None) -> None:
         super().__init__()
         if split not in SPLITS:
             raise ConfigError(f"Invalid split '{split}': expected one of {SPLITS}")
@@ -127,8 +136,13 @@ class EventDataset(IterableDataset):
         self.split, self.batch_size, self.split_fractions = split, batch_size, tuple(split_fractions)
         self.shuffle_buffer, self.seed, self.step_size = shuffle_buffer, seed, step_size
         self.graph, self.k, self.nonfinite, self.drop_last = graph, k, nonfinite, drop_last
+        self.max_complete_nodes = max_complete_nodes
         self.epoch = 0
+        self.label_map = label_map
         reports = validate_files(self.files, schema)
+        if label_map is None and schema.labels:
+            check_label_tables(self.files)
+        self.num_entries = [report.num_entries for report in reports]
         self.units = [(index, start, min(start + step_size, report.num_entries))
                       for index, report in enumerate(reports) for start in range(0, report.num_entries, step_size)]
 
@@ -138,17 +152,54 @@ class EventDataset(IterableDataset):
         """Create the dataset of ``split`` from a :class:`DataConfig`."""
         return cls(config.files, schema, standardizer, split=split, batch_size=config.batch_size,
                    split_fractions=config.split_fractions, shuffle_buffer=config.shuffle_buffer, seed=config.seed,
-                   step_size=config.step_size, graph=config.graph, k=config.knn_k, nonfinite=config.nonfinite)
+                   step_size=config.step_size, graph=config.graph, k=config.knn_k,
+                   max_complete_nodes=config.max_complete_nodes, nonfinite=config.nonfinite,
+                   label_map=LabelMap.load(config.label_map) if config.label_map else None)
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch, which changes the unit order and the shuffle."""
         self.epoch = int(epoch)
 
-    def _chunks(self, units: list[tuple[int, int, int]]) -> Iterator[EventChunk]:
+    def shard_ranges(self, *, shard: int, num_shards: int, epoch: int | None = None) -> list[tuple[int, int, int]]:
+        """Return the read units of one shard as ``(file index, entry start, entry stop)``.
+
+        The entries of all files, in file order, are split into ``num_shards``
+        contiguous parts whose sizes differ by at most one entry, so one file serves
+        every rank and worker. Each part is cut into units of at most ``step_size``
+        entries, in an order permuted with the seed and epoch (file order when
+        ``shuffle_buffer`` is 0).
+
+        Args:
+            shard: index of this shard, ``rank * num_workers + worker``.
+            num_shards: number of shards, ``world_size * num_workers``.
+            epoch: epoch of the permutation (default: the one set by :meth:`set_epoch`).
+        """
+        if num_shards < 1 or not 0 <= shard < num_shards:
+            raise ConfigError(f"shard must be in [0, num_shards) with num_shards >= 1 (got {shard}, {num_shards})")
+        total = sum(self.num_entries)
+        first, last = total * shard // num_shards, total * (shard + 1) // num_shards
+        if total < num_shards:
+            logger.warning("%d entries in all for %d shards (ranks x workers): some shards read no events",
+                           total, num_shards)
+        units: list[tuple[int, int, int]] = []
+        file_start = 0
+        for file_index, entries in enumerate(self.num_entries):
+            low, high = max(first, file_start), min(last, file_start + entries)
+            for start in range(low, high, self.step_size):
+                units.append((file_index, start - file_start, min(start + self.step_size, high) - file_start))
+            file_start += entries
+        if self.shuffle_buffer and units:
+            epoch = self.epoch if epoch is None else int(epoch)
+            order = np.random.default_rng([self.seed, epoch, shard]).permutation(len(units))
+            units = [units[i] for i in order]
+        return units
+
+    def read_units(self, units: list[tuple[int, int, int]]) -> Iterator[EventChunk]:
+        """Read ``units`` (as from :meth:`shard_ranges`) and yield the chunks of this dataset's split."""
         for file_index, start, stop in units:
             for chunk in iterate_chunks(self.files[file_index], self.schema, step_size=stop - start,
                                         nonfinite=self.nonfinite, validate=False, entry_start=start,
-                                        entry_stop=stop, first_source_index=file_index):
+                                        entry_stop=stop, first_source_index=file_index, label_map=self.label_map):
                 keep = split_mask(chunk.event_id, self.split, self.split_fractions)
                 if keep.any():
                     yield chunk if keep.all() else chunk.where(keep)
@@ -158,18 +209,16 @@ class EventDataset(IterableDataset):
             part = chunk.slice(start, start + self.batch_size)
             if part.num_events < self.batch_size and self.drop_last:
                 return
-            yield build_batch(part, self.standardizer, schema=self.schema, graph=self.graph, k=self.k)
+            yield build_batch(part, self.standardizer, schema=self.schema, graph=self.graph, k=self.k,
+                              max_complete_nodes=self.max_complete_nodes)
 
     def __iter__(self) -> Iterator[Batch]:
         shard, num_shards = shard_info()
-        order = np.arange(len(self.units))
-        if self.shuffle_buffer:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.units))
-        units = [self.units[i] for i in order[shard::num_shards]]
+        units = self.shard_ranges(shard=shard, num_shards=num_shards)
         rng = np.random.default_rng([self.seed, self.epoch, shard])
         if self.shuffle_buffer == 0:
             pending: EventChunk | None = None
-            for chunk in self._chunks(units):
+            for chunk in self.read_units(units):
                 pending = chunk if pending is None else EventChunk.concatenate([pending, chunk])
                 full = pending.num_events - pending.num_events % self.batch_size
                 if full:
@@ -182,7 +231,7 @@ class EventDataset(IterableDataset):
         # shuffle buffer: once full, permute it and hand out half of it in whole batches
         buffer: list[EventChunk] = []
         buffered = 0
-        for chunk in self._chunks(units):
+        for chunk in self.read_units(units):
             buffer.append(chunk)
             buffered += chunk.num_events
             if buffered < self.shuffle_buffer + self.batch_size:

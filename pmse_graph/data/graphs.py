@@ -3,6 +3,9 @@
 One event becomes one graph whose nodes are its particles. Edges join every
 ordered pair of distinct particles in the event, or with ``graph="knn"`` each
 particle receives edges from its ``k`` nearest neighbours in opening angle.
+Events with more than ``max_complete_nodes`` particles (default 64) get kNN
+edges even in a complete graph, because their n (n - 1) edges would dominate the
+batch. Their number is logged once per built batch.
 Edge features are the pair kinematics of :mod:`pmse_graph.physics.kinematics`:
 log m^2, cos and sin of the opening angle, log kT and log z. When the schema
 declares EMC showers, three more follow: log(1 + distance / cm) between the two
@@ -13,6 +16,7 @@ built for the whole chunk at once; nothing loops over events.
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
 
 import numpy as np
@@ -28,6 +32,10 @@ from pmse_graph.physics.kinematics import EPS, pair_features
 
 GraphKind = Literal["complete", "knn"]
 GRAPH_KINDS = ("complete", "knn")
+MAX_COMPLETE_NODES = 64
+"""Default size above which an event gets kNN edges instead of complete ones."""
+
+logger = logging.getLogger(__name__)
 
 
 def _knn_keep(source: np.ndarray, target: np.ndarray, p3: np.ndarray, k: int) -> np.ndarray:
@@ -78,9 +86,13 @@ def edge_features(source: np.ndarray, target: np.ndarray, chunk: EventChunk, *, 
 def _direct_edge_features(source: np.ndarray, target: np.ndarray, chunk: EventChunk, *, with_showers: bool) -> np.ndarray:
     # np.take gathers rows faster than fancy indexing
     p3 = np.ascontiguousarray(chunk.p4[:, :3])
-    mass = np.sqrt(np.maximum(chunk.p4[:, 3] ** 2 - np.einsum("ij,ij->i", p3, p3), 0.0))
+    squared = np.einsum("ij,ij->i", p3, p3)
+    mass = np.sqrt(np.maximum(chunk.p4[:, 3] ** 2 - squared, 0.0))
+    # |p| once per particle, gathered per pair: the same values as computing it per pair
+    norm = np.sqrt(squared)
     kinematics = pair_features(np.take(p3, source, axis=0), np.take(p3, target, axis=0),
-                               np.take(mass, source), np.take(mass, target))
+                               np.take(mass, source), np.take(mass, target),
+                               norm_i=np.take(norm, source), norm_j=np.take(norm, target))
     if not with_showers:
         return kinematics.astype(np.float32, copy=False)
     out = np.empty((len(source), kinematics.shape[1] + 3), dtype=np.float32)
@@ -95,7 +107,8 @@ def _direct_edge_features(source: np.ndarray, target: np.ndarray, chunk: EventCh
 
 
 def build_batch(chunk: EventChunk, standardizer: Standardizer, *, schema: Schema | None = None,
-                graph: GraphKind = "complete", k: int = 16, include_p4: bool = True) -> Batch:
+                graph: GraphKind = "complete", k: int = 16, include_p4: bool = True,
+                max_complete_nodes: int | None = MAX_COMPLETE_NODES) -> Batch:
     """Turn a chunk into one PyG :class:`~torch_geometric.data.Batch`, one graph per event.
 
     Args:
@@ -108,6 +121,8 @@ def build_batch(chunk: EventChunk, standardizer: Standardizer, *, schema: Schema
             opening angle (events with at most ``k + 1`` particles stay complete).
         k: neighbours per particle for ``graph="knn"`` (default 16).
         include_p4: also store the raw four-momenta as ``p4`` (default True).
+        max_complete_nodes: events with more particles get kNN edges (``k`` neighbours)
+            under ``graph="complete"``; their count is logged. None turns the guard off (default 64).
 
     Returns:
         A batch with ``x`` (num_nodes, F) float32, ``x_cat`` (num_nodes, C) int64,
@@ -120,6 +135,8 @@ def build_batch(chunk: EventChunk, standardizer: Standardizer, *, schema: Schema
         raise ConfigError(f"Invalid graph kind '{graph}': expected one of {GRAPH_KINDS}")
     if graph == "knn" and k < 1:
         raise ConfigError(f"k must be at least 1 for graph='knn' (got {k})")
+    if max_complete_nodes is not None and (max_complete_nodes < 1 or k < 1):
+        raise ConfigError(f"max_complete_nodes and k must be at least 1 (got {max_complete_nodes}, {k})")
     if schema is not None:
         standardizer.check_schema(schema)
         with_showers = schema.has_shower_pairs
@@ -133,6 +150,14 @@ def build_batch(chunk: EventChunk, standardizer: Standardizer, *, schema: Schema
     source, target, reverse = ordered_pairs_with_reverse(chunk.offsets)
     if graph == "knn":
         keep = _knn_keep(source, target, chunk.p4[:, :3], k)
+        source, target, reverse = source[keep], target[keep], None
+    elif max_complete_nodes is not None and len(chunk.counts) and chunk.counts.max() > max_complete_nodes:
+        large = chunk.counts > max_complete_nodes
+        logger.warning("%d of %d events have more than %d particles and get kNN edges (k=%d) instead of complete ones",
+                       int(large.sum()), chunk.num_events, max_complete_nodes, k)
+        in_large = np.repeat(large, chunk.counts)[target]
+        keep = np.ones(len(target), dtype=bool)
+        keep[in_large] = _knn_keep(source[in_large], target[in_large], chunk.p4[:, :3], k)
         source, target, reverse = source[keep], target[keep], None
     edge_attr = edge_features(source, target, chunk, with_showers=with_showers, reverse=reverse)
 

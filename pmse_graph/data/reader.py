@@ -10,6 +10,7 @@ flags, and non-finite values raise (or drop their event, if so chosen).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import Iterator, Literal
@@ -19,6 +20,7 @@ import numpy as np
 
 from pmse_graph.data.chunk import EventChunk, counts_to_offsets
 from pmse_graph.data.conditions import compute_conditions
+from pmse_graph.data.labels import LabelMap, check_label_tables
 from pmse_graph.data.momenta import build_momenta
 from pmse_graph.data.schema import CONDITION_NAMES, Schema
 from pmse_graph.data.validate import expand_files, open_tree, validate_files
@@ -40,6 +42,12 @@ class ReadStats:
     dropped_empty: int = 0
     dropped_nonfinite: int = 0
     nonfinite_branches: dict[str, int] = field(default_factory=dict)
+    first_invalid: dict[str, str] = field(default_factory=dict)
+
+    def count_invalid(self, branch: str, values: int, where: str) -> None:
+        """Count ``values`` invalid values of ``branch``; keep where the first one was (file, entry, track)."""
+        self.nonfinite_branches[branch] = self.nonfinite_branches.get(branch, 0) + values
+        self.first_invalid.setdefault(branch, where)
 
     def summary(self) -> str:
         """Return one line with every count."""
@@ -147,8 +155,59 @@ def _nonfinite_events(step: _RawStep, offsets: np.ndarray, where: str, entry_sta
             )
         events = np.searchsorted(offsets, np.flatnonzero(bad), side="right") - 1
         bad_events[events] = True
-        stats.nonfinite_branches[name] = stats.nonfinite_branches.get(name, 0) + int(bad.sum())
+        stats.count_invalid(name, int(bad.sum()), f"{where}, entry {entry_start + event}, track {node - offsets[event]}: {flat[node]}")
     return bad_events
+
+
+def source_hash(source: str) -> int:
+    """Return a stable 31-bit hash of a file's base name, the high half of event ids without an event branch.
+
+    The base name (not the path or the position in the input list) keeps ids, and so
+    the train/val/test split, the same when inputs are reordered, added or moved.
+    """
+    name = source.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    digest = hashlib.blake2b(name.encode("utf-8"), digest_size=4).digest()
+    return int.from_bytes(digest, "little") & 0x7FFFFFFF
+
+
+class _PerEventReader:
+    """Convert per-event branches (conditions, labels, event numbers) to int64, checking every value.
+
+    Under the ``error`` policy, a NaN, an infinity, a fractional value or a value
+    outside the allowed range raises a :class:`DataError` naming file, branch and
+    entry. Under ``drop-event`` its event is marked in :attr:`bad_events` and counted.
+    """
+
+    def __init__(self, arrays: ak.Array, *, where: str, entry_start: int, policy: NonFinitePolicy,
+                 stats: ReadStats) -> None:
+        self.arrays, self.where, self.entry_start = arrays, where, entry_start
+        self.policy, self.stats = policy, stats
+        self.bad_events = np.zeros(len(arrays), dtype=bool)
+
+    def integers(self, branch: str, *, minimum: int, maximum: int = (1 << 62)) -> np.ndarray:
+        """Return ``branch`` as int64, shape ``(num_events,)``; invalid values become ``minimum``."""
+        values = ak.to_numpy(self.arrays[branch])
+        if values.ndim != 1:
+            raise DataError(f"{self.where}: branch '{branch}' must hold one number per event (got type {self.arrays[branch].type})")
+        if np.issubdtype(values.dtype, np.floating):
+            with np.errstate(invalid="ignore"):
+                bad = ~np.isfinite(values) | (values != np.round(values)) | (values < minimum) | (values > maximum)
+        elif np.issubdtype(values.dtype, np.integer) or values.dtype == np.bool_:
+            bad = (values < minimum) | (values > maximum)
+        else:
+            raise DataError(f"{self.where}: branch '{branch}' has type {values.dtype}, expected numbers")
+        if not bad.any():
+            return values.astype(np.int64)
+        event = int(np.flatnonzero(bad)[0])
+        if self.policy == "error":
+            raise DataError(
+                f"{self.where}: branch '{branch}' is {values[event]} at entry {self.entry_start + event}; expected a "
+                f"whole number in [{minimum}, {maximum}]. Fix the file, or set the non-finite policy to 'drop-event' "
+                "to skip such events."
+            )
+        self.bad_events |= bad
+        self.stats.count_invalid(branch, int(bad.sum()), f"{self.where}, entry {self.entry_start + event}: {values[event]}")
+        return np.where(bad, minimum, values).astype(np.int64)
 
 
 def _categories(flat: np.ndarray, missing: np.ndarray, categories: list[int], name: str, where: str,
@@ -172,18 +231,21 @@ def _categories(flat: np.ndarray, missing: np.ndarray, categories: list[int], na
 
 
 def build_chunk(arrays: ak.Array, schema: Schema, *, source: str, source_index: int, entry_start: int,
-                nonfinite: NonFinitePolicy = "error", drop_empty: bool = True, stats: ReadStats | None = None) -> EventChunk:
+                nonfinite: NonFinitePolicy = "error", drop_empty: bool = True, stats: ReadStats | None = None,
+                label_map: LabelMap | None = None) -> EventChunk:
     """Turn one step of branch arrays (as returned by ``TTree.iterate``) into an :class:`EventChunk`.
 
     Args:
         arrays: awkward record array with every branch of ``schema.all_branches()``.
         schema: the event schema.
         source: file path, for messages.
-        source_index: index of the file in the input list; used for event ids without an event branch.
+        source_index: index of the file in the input list, kept for callers. Event ids without an
+            event branch come from :func:`source_hash` of the file name and the entry.
         entry_start: tree entry of the first event in ``arrays``.
         nonfinite: ``"error"`` (default) raises on NaN or inf; ``"drop-event"`` drops and counts those events.
         drop_empty: drop events with zero particles and count them (default True).
         stats: counters to update; a fresh :class:`ReadStats` when None.
+        label_map: merged class ids of several ``simulate`` runs; None keeps the stored ids.
     """
     stats = stats if stats is not None else ReadStats()
     where = f"{source} (tree '{schema.tree}')"
@@ -234,22 +296,29 @@ def build_chunk(arrays: ak.Array, schema: Schema, *, source: str, source_index: 
         cond = np.zeros((num_events, len(CONDITION_NAMES)), dtype=np.int64)
     else:
         cond = compute_conditions(raw, missing, p4, has_shower, offsets, schema)
+    per_event = _PerEventReader(arrays, where=where, entry_start=entry_start, policy=nonfinite, stats=stats)
     for column, name in enumerate(CONDITION_NAMES):
         branch = schema.conditions.get(name)
         if branch is not None:
-            cond[:, column] = ak.to_numpy(arrays[branch]).astype(np.int64)
+            cond[:, column] = per_event.integers(branch, minimum=0)
 
     labels = {}
     for key in ("tree", "final_state"):
         branch = schema.labels.get(key)
-        labels[key] = ak.to_numpy(arrays[branch]).astype(np.int64) if branch else np.full(num_events, -1, dtype=np.int64)
+        labels[key] = per_event.integers(branch, minimum=-1) if branch else np.full(num_events, -1, dtype=np.int64)
+    if label_map is not None:
+        for key in ("tree", "final_state"):
+            if schema.labels.get(key):
+                labels[key] = label_map.apply(labels[key], source=source, kind=key)
 
     if schema.event_number is not None:
-        event_number = ak.to_numpy(arrays[schema.event_number]).astype(np.int64)
-        run = ak.to_numpy(arrays[schema.run_number]).astype(np.int64) if schema.run_number else np.zeros(num_events, np.int64)
+        event_number = per_event.integers(schema.event_number, minimum=0, maximum=(1 << 32) - 1)
+        run = (per_event.integers(schema.run_number, minimum=-(1 << 30), maximum=(1 << 30) - 1)
+               if schema.run_number else np.zeros(num_events, np.int64))
         event_id = run * (1 << 32) + event_number
     else:
-        event_id = (np.int64(source_index) << np.int64(32)) | entry
+        event_id = (np.int64(source_hash(source)) << np.int64(32)) | entry
+    bad_events |= per_event.bad_events
 
     chunk = EventChunk(
         sources=[source], source_index=np.full(num_events, 0, dtype=np.int32), entry=entry, event_id=event_id,
@@ -275,7 +344,7 @@ def build_chunk(arrays: ak.Array, schema: Schema, *, source: str, source_index: 
 def iterate_chunks(files, schema: Schema, *, step_size: int = 100_000, nonfinite: NonFinitePolicy = "error",
                    drop_empty: bool = True, validate: bool = True, entry_start: int | None = None,
                    entry_stop: int | None = None, first_source_index: int = 0,
-                   stats: ReadStats | None = None) -> Iterator[EventChunk]:
+                   stats: ReadStats | None = None, label_map: LabelMap | None = None) -> Iterator[EventChunk]:
     """Read events from ROOT files in chunks of at most ``step_size`` entries.
 
     Args:
@@ -288,9 +357,10 @@ def iterate_chunks(files, schema: Schema, *, step_size: int = 100_000, nonfinite
         validate: check every file against the schema before reading (default True).
         entry_start: first entry to read in each file (default: the first).
         entry_stop: entry after the last one to read in each file (default: the end).
-        first_source_index: index of the first file in the full input list (default 0). Schemas
-            without an event-number branch build event ids from the file index and the entry.
+        first_source_index: index of the first file in the full input list (default 0).
         stats: counters updated while reading; pass one to see them afterwards.
+        label_map: merged class ids of several ``simulate`` runs (:class:`LabelMap`). Without one,
+            stored ids are kept, and inputs whose topology tables conflict raise.
 
     Yields:
         One :class:`EventChunk` per read step; steps whose events were all dropped are skipped.
@@ -306,6 +376,8 @@ def iterate_chunks(files, schema: Schema, *, step_size: int = 100_000, nonfinite
     paths = expand_files(files)
     if validate:
         validate_files(paths, schema)
+    if label_map is None and schema.labels:
+        check_label_tables(paths)
     branches = schema.all_branches()
     for source_index, path in enumerate(paths):
         handle, tree = open_tree(path, schema.tree)
@@ -323,7 +395,7 @@ def iterate_chunks(files, schema: Schema, *, step_size: int = 100_000, nonfinite
                                     "The file may be truncated or damaged.") from exc
                 chunk = build_chunk(arrays, schema, source=path, source_index=first_source_index + source_index,
                                     entry_start=int(report.tree_entry_start), nonfinite=nonfinite,
-                                    drop_empty=drop_empty, stats=stats)
+                                    drop_empty=drop_empty, stats=stats, label_map=label_map)
                 if chunk.num_events:
                     yield chunk
     logger.info("read %s", stats.summary())

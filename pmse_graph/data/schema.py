@@ -91,7 +91,14 @@ class MomentumSpec(StrictModel):
 
 
 class SelectionSpec(StrictModel):
-    """Feature names and cuts of the good-track and good-photon selections (BESIII defaults)."""
+    """Feature names and cuts of the good-track and good-photon selections (BESIII defaults).
+
+    ``detector`` names the detector configuration (``configs/detector/<name>.yaml``
+    or a path). Its solenoid field, EMC barrel radius and endcap z place each
+    charged track on the EMC as the detector response does, and the photon
+    isolation angle is measured from that impact point. Without it the isolation
+    uses the track's momentum direction.
+    """
 
     vz: str | None = None
     vr: str | None = None
@@ -104,6 +111,7 @@ class SelectionSpec(StrictModel):
     endcap_min_energy: float = 0.050
     time_window: tuple[float, float] = (0.0, 14.0)
     isolation_deg: float = 10.0
+    detector: str | None = Field(None, description="detector config giving the field and EMC geometry for track impact points")
 
 
 class Schema(StrictModel):

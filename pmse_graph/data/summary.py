@@ -7,10 +7,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from pmse_graph.data.reader import ReadStats, iterate_chunks
+from pmse_graph.data.labels import check_label_tables
+from pmse_graph.data.reader import NONFINITE_POLICIES, NonFinitePolicy, ReadStats, iterate_chunks
 from pmse_graph.data.schema import CONDITION_NAMES, Schema
 from pmse_graph.data.validate import FileReport, expand_files, validate_files
-from pmse_graph.errors import DataError
+from pmse_graph.errors import ConfigError, DataError
 
 TOP_CLASSES = 10
 
@@ -21,7 +22,7 @@ class FileSummary:
 
     Attributes:
         path: the file.
-        usable: False when validation or reading failed.
+        usable: False when validation or reading failed or no event is left.
         entries: entries of the tree.
         events: events kept after the drop policies.
         dropped_empty: events dropped for having zero particles.
@@ -50,15 +51,16 @@ class FileSummary:
         return asdict(self)
 
 
-def _summarize_one(report: FileReport, schema: Schema, step_size: int) -> FileSummary:
+def _summarize_one(report: FileReport, schema: Schema, step_size: int, nonfinite: NonFinitePolicy) -> FileSummary:
     summary = FileSummary(path=report.path, entries=report.num_entries, problems=list(report.problems))
     if not report.ok:
         summary.usable = False
         return summary
+
     stats = ReadStats()
     counts, conditions, trees, final_states = [], [], Counter(), Counter()
     try:
-        for chunk in iterate_chunks(report.path, schema, step_size=step_size, nonfinite="drop-event",
+        for chunk in iterate_chunks(report.path, schema, step_size=step_size, nonfinite=nonfinite,
                                     validate=False, stats=stats):
             counts.append(chunk.counts)
             conditions.append(chunk.cond)
@@ -68,10 +70,19 @@ def _summarize_one(report: FileReport, schema: Schema, step_size: int) -> FileSu
         summary.usable = False
         summary.problems.append(str(exc))
         return summary
+
     summary.events, summary.dropped_empty, summary.dropped_nonfinite = stats.events_kept, stats.dropped_empty, stats.dropped_nonfinite
     for branch, values in stats.nonfinite_branches.items():
-        summary.problems.append(f"{report.path}: feature '{branch}' has {values} non-finite values; "
-                                "their events are dropped under the 'drop-event' policy and raise under 'error'")
+        summary.problems.append(f"branch '{branch}' has {values} invalid (non-finite or out-of-range) values, the first "
+                                f"at {stats.first_invalid[branch]}. Their events are dropped under the 'drop-event' "
+                                "policy and raise under 'error'.")
+    if summary.events == 0:
+        summary.usable = False
+        summary.problems.append(
+            f"{report.path}: no usable events: {summary.entries} entries, {summary.dropped_empty} dropped with zero "
+            f"particles, {summary.dropped_nonfinite} dropped for invalid values"
+        )
+
     if summary.events:
         all_counts = np.concatenate(counts)
         all_conditions = np.concatenate(conditions)
@@ -82,13 +93,32 @@ def _summarize_one(report: FileReport, schema: Schema, step_size: int) -> FileSu
     return summary
 
 
-def summarize_files(files, schema: Schema, *, step_size: int = 100_000) -> list[FileSummary]:
+def summarize_files(files, schema: Schema, *, step_size: int = 100_000,
+                    nonfinite: NonFinitePolicy = "error") -> list[FileSummary]:
     """Validate and read every file, collecting counts and every problem instead of stopping at the first.
+
+    A file is unusable when it fails validation, raises while read with the
+    ``nonfinite`` policy, or leaves no event after the drop policies.
 
     Args:
         files: paths, globs or URLs.
         schema: the event schema.
         step_size: entries per read step (default 100,000).
+        nonfinite: ``"error"`` (default, as the training pipeline) or ``"drop-event"``.
+
+    Raises:
+        ConfigError: an unknown ``nonfinite`` policy.
     """
+    if nonfinite not in NONFINITE_POLICIES:
+        raise ConfigError(f"Invalid non-finite policy '{nonfinite}': expected one of {NONFINITE_POLICIES}")
     reports = validate_files(expand_files(files), schema, raise_on_problem=False)
-    return [_summarize_one(report, schema, step_size) for report in reports]
+    summaries = [_summarize_one(report, schema, step_size, nonfinite) for report in reports]
+
+    # each file reads alone, but read together their class ids would mean different trees
+    try:
+        if schema.labels:
+            check_label_tables([report.path for report in reports])
+    except DataError as exc:
+        for summary in summaries:
+            summary.problems.append(f"read together with the other inputs: {exc}")
+    return summaries

@@ -50,10 +50,12 @@ class FileReport:
 
 
 def expand_files(files: str | os.PathLike[str] | list[str | os.PathLike[str]]) -> list[str]:
-    """Expand local globs and return the list of paths or URLs, in the given order.
+    """Expand local globs and folders and return the list of paths or URLs, in the given order.
+
+    A folder stands for the ``*.root`` files directly inside it, sorted by name.
 
     Raises:
-        DataError: a pattern or path matches no local file.
+        DataError: a pattern, path or folder matches no local file.
     """
     if isinstance(files, (str, os.PathLike)):
         files = [files]
@@ -66,6 +68,11 @@ def expand_files(files: str | os.PathLike[str] | list[str | os.PathLike[str]]) -
             matches = sorted(glob.glob(text))
             if not matches:
                 raise DataError(f"No file matches the pattern '{text}'; check the path and the quoting of the glob")
+            expanded.extend(matches)
+        elif os.path.isdir(text):
+            matches = sorted(glob.glob(os.path.join(glob.escape(text), "*.root")))
+            if not matches:
+                raise DataError(f"No *.root file found in the folder {text}")
             expanded.extend(matches)
         elif os.path.exists(text):
             expanded.append(text)

@@ -25,7 +25,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from pmse_graph.config import atomic_write_text
 from pmse_graph.downstream.class_plots import plot_roc
 from pmse_graph.downstream.labels import labelled_mask, top_classes
-from pmse_graph.downstream.results_io import atomic_write_frame, read_embeddings
+from pmse_graph.atomic import atomic_write_frame
+from pmse_graph.downstream.results_io import read_embeddings
 from pmse_graph.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)

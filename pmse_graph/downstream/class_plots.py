@@ -9,8 +9,6 @@ Every function writes the file atomically (temporary name, then rename) and retu
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,20 +18,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from pmse_graph.downstream.plots import save_figure as save_png  # noqa: E402
+
 
 def save_figure(figure, path: str | Path) -> Path:
-    """Write ``figure`` as a PNG to ``path`` through a temporary file, then close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(handle)
-    try:
-        figure.savefig(tmp_name, dpi=110, bbox_inches="tight")
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
-        plt.close(figure)
-    return path
+    """Write ``figure`` as a PNG to ``path`` atomically, then close it."""
+    return save_png(figure, path, dpi=110)
 
 
 def plot_confusion(matrix: np.ndarray, class_ids: Sequence[int], path: str | Path, *, title: str) -> Path:

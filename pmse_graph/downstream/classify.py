@@ -33,7 +33,8 @@ from pmse_graph.config import atomic_write_text
 from pmse_graph.downstream import class_metrics
 from pmse_graph.downstream.class_plots import plot_confusion, plot_precision_recall
 from pmse_graph.downstream.labels import ClassTask, calibration_mask, labelled_mask, top_classes
-from pmse_graph.downstream.results_io import EmbeddingArrays, atomic_write_frame, read_embeddings
+from pmse_graph.atomic import atomic_write_frame
+from pmse_graph.downstream.results_io import EmbeddingArrays, read_embeddings
 from pmse_graph.errors import ConfigError, DataError
 from pmse_graph.models import ClassificationHead
 

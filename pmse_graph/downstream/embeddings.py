@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pmse_graph.atomic import atomic_path
 from pmse_graph.config import atomic_write_text
 from pmse_graph.errors import ConfigError, DataError
 
@@ -81,33 +81,16 @@ def _label_column(values: Any, n: int, name: str) -> np.ndarray:
     return column.astype(np.int64, copy=False)
 
 
-def _atomic_path(path: Path) -> Path:
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    return Path(name)
-
-
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
     """Save ``array`` as ``.npy`` through a temporary file and a rename."""
-    tmp = _atomic_path(path)
-    try:
-        with open(tmp, "wb") as stream:
-            np.save(stream, array)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp_path, open(tmp_path, "wb") as stream:
+        np.save(stream, array)
 
 
 def save_parquet_atomic(path: Path, frame: pd.DataFrame) -> None:
     """Save ``frame`` as parquet (no index) through a temporary file and a rename."""
-    tmp = _atomic_path(path)
-    try:
-        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp_path:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path)
 
 
 class EmbeddingWriter:
@@ -147,7 +130,7 @@ class EmbeddingWriter:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         existing = sorted(self.out_dir.glob("shard-*")) + sorted(self.out_dir.glob(INDEX_NAME))
         if existing and not overwrite:
-            raise DataError(f"{self.out_dir} already contains embeddings ({existing[0].name}); choose another folder or pass overwrite=True")
+            raise DataError(f"{self.out_dir} already contains embeddings ({existing[0].name}); choose another folder or replace them with --overwrite (overwrite=True in Python)")
         for path in existing:
             path.unlink()
 

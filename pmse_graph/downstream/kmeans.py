@@ -116,7 +116,7 @@ def find_nonfinite(store: EmbeddingStore, *, policy: NonfinitePolicy = "raise") 
         return rows_all
     message = f"{len(rows_all)} of {store.num_events} embeddings contain NaN or infinity, event ids {describe_event_ids(np.concatenate(ids))}"
     if policy == "raise":
-        raise DataError(f"{message}; fix the embedding step or pass the 'drop' policy to skip them")
+        raise DataError(f"{message}; fix the embedding step, or skip them with --nonfinite drop (policy='drop' in Python)")
     log.warning("%s; these events are skipped and get cluster -1", message)
     return rows_all
 

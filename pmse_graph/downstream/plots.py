@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import pandas as pd  # noqa: E402
 from sklearn.decomposition import PCA  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 
+from pmse_graph.atomic import atomic_path
 from pmse_graph.errors import DataError  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -36,15 +36,9 @@ MIN_TSNE_POINTS = 5
 def save_figure(figure: plt.Figure, path: str | os.PathLike[str], *, dpi: int = 130) -> Path:
     """Write ``figure`` as PNG through a temporary file and a rename, then close it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(handle)
     try:
-        figure.savefig(tmp_name, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp_path:
+            figure.savefig(tmp_path, dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(figure)
     return path

@@ -2,18 +2,14 @@
 
 * :func:`read_embeddings`: all vectors and labels of an embedding store in memory, with
   non-finite rows rejected by event id.
-* :func:`atomic_write_frame`: a DataFrame written as parquet or CSV through a temporary file.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from pmse_graph.downstream.embeddings import EmbeddingStore, describe_event_ids, nonfinite_rows
 from pmse_graph.errors import DataError
@@ -54,23 +50,3 @@ def read_embeddings(path: str | Path) -> EmbeddingArrays:
     if len(unique) != len(event_id):
         raise DataError(f"{path}: event ids must be unique, but {describe_event_ids(unique[counts > 1])} occur more than once")
     return EmbeddingArrays(vectors=vectors, event_id=event_id, y=labels["y"].to_numpy(dtype=np.int64), y_fs=labels["y_fs"].to_numpy(dtype=np.int64))
-
-
-def atomic_write_frame(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``frame`` to ``path`` (``.parquet`` or ``.csv``, chosen by suffix) through a temporary file."""
-    path = Path(path)
-    if path.suffix not in (".parquet", ".csv"):
-        raise ValueError(f"Expected a .parquet or .csv path (got {path})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    try:
-        if path.suffix == ".parquet":
-            frame.to_parquet(tmp_name, index=False)
-        else:
-            frame.to_csv(tmp_name, index=False)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path

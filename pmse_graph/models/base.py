@@ -46,9 +46,16 @@ def check_batch(batch, spec: ModelInputSpec, node_mask: Tensor | None) -> None:
         spec: sizes the encoder was built for.
         node_mask: optional (num_nodes,) bool mask, True = masked.
 
+    Under ``torch.compile`` this function returns at once: its value check needs a
+    device-to-host read (``bool(bad.any())``) that would split the compiled graph in two on
+    every forward. A caller that compiles an encoder runs this check eagerly before calling it
+    (as :class:`~pmse_graph.pretraining.trainer.Trainer` does).
+
     Raises:
         DataError: naming the tensor, the expected and the found shape or value range.
     """
+    if torch.compiler.is_compiling():
+        return
     missing = [name for name in ("x", "x_cat", "edge_index", "edge_attr", "cond", "batch") if getattr(batch, name, None) is None]
     if missing:
         raise DataError(f"Batch is missing the tensors {missing}. Build it with the data layer's graph batching")

@@ -9,10 +9,47 @@ pair features such as the pair mass would otherwise reveal the masked particle.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
 from pmse_graph.models.spec import ModelInputSpec
+from pmse_graph.physics.kinematics import EPS
+
+PAIR_LOG_FLOOR = math.log(EPS)
+"""log of ``pmse_graph.physics.kinematics.EPS``: the value of log_m2, log_kt and log_z for a
+zero-mass, collinear or zero-momentum pair (about -18.4)."""
+
+EDGE_FEATURE_SCALES: dict[str, float] = {
+    # Logarithms clamped at log(EPS), divided by |log(EPS)| / 2 so that the floor lands at -2.
+    # In J/psi decays m^2 <= 3.1^2 GeV^2, so log m^2 <= 2.3 and every value lies in about [-2, 0.3].
+    "log_m2": -PAIR_LOG_FLOOR / 2,
+    "log_kt": -PAIR_LOG_FLOOR / 2,
+    "log_z": -PAIR_LOG_FLOOR / 2,
+    # cos and sin of the opening angle lie in [-1, 1], the shower flag in {0, 1}
+    "cos_angle": 1.0,
+    "sin_angle": 1.0,
+    "both_showers": 1.0,
+    # log(1 + distance) between the two EMC showers, between 0 and a few units
+    "shower_log_distance": 2.0,
+    # EMC time difference in 50 ns units. Good photons lie in 0-14 (docs/ntuple_format.md), so
+    # good-photon pairs map into [-1, 1], and pairs with other showers can lie further out.
+    "shower_time_difference": 14.0,
+}
+"""Fixed divisor of each pair feature, by the schema's edge feature name (unknown names: 1)."""
+
+
+def edge_input_scale(feature_names: Sequence[str], num_edge_features: int) -> Tensor:
+    """Return the factor (1 / divisor) of each ``edge_attr`` column; ones when no names are given.
+
+    Shapes:
+        output: (num_edge_features,).
+    """
+    if not feature_names:
+        return torch.ones(num_edge_features)
+    return torch.tensor([1.0 / EDGE_FEATURE_SCALES.get(name, 1.0) for name in feature_names], dtype=torch.float32)
 
 
 class NodeEmbedding(nn.Module):
@@ -23,6 +60,9 @@ class NodeEmbedding(nn.Module):
         out_dim: node state size D.
         categorical_width: embedding size of each categorical feature.
     """
+
+    no_weight_decay = ("mask_token",)
+    """Learned tokens exempt from weight decay (see :mod:`pmse_graph.pretraining.optimizer`)."""
 
     def __init__(self, spec: ModelInputSpec, *, out_dim: int, categorical_width: int) -> None:
         super().__init__()
@@ -59,14 +99,29 @@ class NodeEmbedding(nn.Module):
 class EdgeEmbedding(nn.Module):
     """Embed pair features, mask edges of masked particles, and optionally add self-loops.
 
+    NOTE: the pair features reach the model as the data layer computes them, not standardised
+    (unlike the node features). Their ranges differ a lot: the logarithms log_m2, log_kt and
+    log_z go down to their clamp floor log(1e-8) = -18.4 for collinear or massless pairs,
+    cos/sin and the shower flag stay in [-1, 1], and the EMC shower time difference is in 50 ns
+    units (good photons within +-14, other showers further out). So each column is first
+    multiplied by a fixed factor chosen by its name (:data:`EDGE_FEATURE_SCALES`). That brings
+    every known column to O(1) without depending on the training data. The factors are a
+    buffer in the state dict, so a loaded checkpoint uses the factors it was trained with.
+
     Args:
         num_edge_features: E, columns of ``edge_attr``.
         out_dim: edge embedding size.
+        feature_names: name of each ``edge_attr`` column (the spec's ``edge_feature_names``);
+            empty leaves the columns unscaled.
     """
 
-    def __init__(self, *, num_edge_features: int, out_dim: int) -> None:
+    no_weight_decay = ("mask_embedding", "self_loop_embedding")
+    """Learned tokens exempt from weight decay (see :mod:`pmse_graph.pretraining.optimizer`)."""
+
+    def __init__(self, *, num_edge_features: int, out_dim: int, feature_names: Sequence[str] = ()) -> None:
         super().__init__()
         self.out_dim = out_dim
+        self.register_buffer("input_scale", edge_input_scale(feature_names, num_edge_features))
         self.mlp = nn.Sequential(nn.Linear(num_edge_features, out_dim), nn.GELU(), nn.Linear(out_dim, out_dim))
         self.mask_embedding = nn.Parameter(torch.empty(out_dim))
         self.self_loop_embedding = nn.Parameter(torch.empty(out_dim))
@@ -105,7 +160,7 @@ class EdgeEmbedding(nn.Module):
             output: (2, num_edges') and (num_edges', out_dim), num_edges' = num_edges + num_nodes
             with self-loops.
         """
-        embedding = self.mlp(edge_attr)
+        embedding = self.mlp(edge_attr * self.input_scale.to(edge_attr.dtype))
         if node_mask is not None:
             touches_masked = node_mask[edge_index[0]] | node_mask[edge_index[1]]
             embedding = torch.where(touches_masked.unsqueeze(-1), self.mask_embedding.to(embedding.dtype), embedding)

@@ -58,7 +58,10 @@ def match_transformer_width(
             ``kind="transformer"`` and the transformer's default pooling and no pair bias.
     """
     if transformer is None:
-        transformer = graph_config.model_copy(update={"kind": "transformer", "pooling": None, "pair_bias": False})
+        # graph_attention is a graph-only option: the transformer keeps its default
+        transformer = EncoderConfig.model_validate(
+            {**graph_config.model_dump(), "kind": "transformer", "pooling": None, "pair_bias": False, "graph_attention": "sparse"}
+        )
     target = _parameter_count(graph_config, spec)
 
     step = math.lcm(transformer.heads, transformer.pooling_heads)

@@ -79,7 +79,7 @@ class GraphEncoder(Encoder):
             num_conditions=spec.num_conditions, max_count=config.max_count, out_dim=config.condition_width
         )
         self.node_embedding = NodeEmbedding(spec, out_dim=config.width, categorical_width=config.categorical_width)
-        self.edge_embedding = EdgeEmbedding(num_edge_features=spec.num_edge_features, out_dim=config.edge_width)
+        self.edge_embedding = EdgeEmbedding(num_edge_features=spec.num_edge_features, out_dim=config.edge_width, feature_names=spec.edge_feature_names)
         self.blocks = nn.ModuleList(
             GraphEncoderBlock(
                 attention=EdgeAttentionConv(

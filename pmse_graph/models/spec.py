@@ -27,6 +27,9 @@ class ModelInputSpec:
         feature_groups: group name -> columns of ``batch.x``; the reconstruction loss is
             reported per group.
         categorical_names: one name per categorical column, used in messages and metrics.
+        edge_feature_names: one name per column of ``batch.edge_attr`` (the schema's
+            ``edge_feature_names``), which selects each column's fixed input scale in
+            :class:`~pmse_graph.models.embedding.EdgeEmbedding`; empty leaves every column unscaled.
     """
 
     num_node_features: int
@@ -35,6 +38,7 @@ class ModelInputSpec:
     num_conditions: int = 4
     feature_groups: dict[str, tuple[int, ...]] = field(default_factory=dict)
     categorical_names: tuple[str, ...] = ()
+    edge_feature_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # the dataclass is frozen, so lists from YAML or JSON become tuples through object.__setattr__
@@ -46,6 +50,7 @@ class ModelInputSpec:
         )
         names = tuple(self.categorical_names) or tuple(f"categorical_{i}" for i in range(len(self.categorical_cardinalities)))
         object.__setattr__(self, "categorical_names", names)
+        object.__setattr__(self, "edge_feature_names", tuple(str(name) for name in self.edge_feature_names))
         self._validate()
 
     def _validate(self) -> None:
@@ -62,6 +67,11 @@ class ModelInputSpec:
             raise ConfigError(
                 f"Expected one categorical name per cardinality (got {len(self.categorical_names)} names "
                 f"for {len(self.categorical_cardinalities)} cardinalities)"
+            )
+        if self.edge_feature_names and len(self.edge_feature_names) != self.num_edge_features:
+            raise ConfigError(
+                f"Expected one edge feature name per edge_attr column (got {len(self.edge_feature_names)} names "
+                f"for {self.num_edge_features} columns)"
             )
         for name, columns in self.feature_groups.items():
             outside = [c for c in columns if not 0 <= c < self.num_node_features]
@@ -96,4 +106,5 @@ class ModelInputSpec:
             num_conditions=int(getattr(schema, "num_conditions", 4)),
             feature_groups=dict(getattr(schema, "feature_groups", {}) or {}),
             categorical_names=tuple(getattr(schema, "categorical_names", ()) or ()),
+            edge_feature_names=tuple(getattr(schema, "edge_feature_names", ()) or ()),
         )

@@ -86,6 +86,9 @@ class TransformerEncoder(Encoder):
         spec: input sizes from the data schema.
     """
 
+    no_weight_decay = ("cls_token",)
+    """Learned tokens exempt from weight decay (see :mod:`pmse_graph.pretraining.optimizer`)."""
+
     def __init__(self, *, config: EncoderConfig, spec: ModelInputSpec) -> None:
         super().__init__()
         if config.kind != "transformer":
@@ -102,7 +105,7 @@ class TransformerEncoder(Encoder):
         self.edge_embedding: EdgeEmbedding | None = None
         self.pair_bias = nn.ModuleList()
         if config.pair_bias:
-            self.edge_embedding = EdgeEmbedding(num_edge_features=spec.num_edge_features, out_dim=config.edge_width)
+            self.edge_embedding = EdgeEmbedding(num_edge_features=spec.num_edge_features, out_dim=config.edge_width, feature_names=spec.edge_feature_names)
             self.pair_bias = nn.ModuleList(nn.Linear(config.edge_width, config.heads) for _ in range(config.depth))
         self.blocks = nn.ModuleList(
             TransformerBlock(

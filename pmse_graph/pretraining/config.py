@@ -57,8 +57,8 @@ class OptimSection(StrictModel):
 
     Attributes:
         lr: peak learning rate.
-        weight_decay: AdamW decoupled weight decay (not applied to biases, norms, embeddings
-            of categories or prototypes).
+        weight_decay: AdamW decoupled weight decay (not applied to biases, norm parameters,
+            ``nn.Embedding`` tables or learned tokens; see :mod:`pmse_graph.pretraining.optimizer`).
         betas: AdamW moment coefficients.
         warmup_steps: linear warm-up length in optimiser steps.
         min_lr_ratio: final learning rate as a fraction of ``lr``.

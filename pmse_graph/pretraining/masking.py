@@ -10,6 +10,13 @@ online encoder replaces by a learned mask token. The rules:
 
 The choice is uniform within each event and vectorised over the batch (one sort, no loop over
 events). A ``torch.Generator`` makes it reproducible.
+
+NOTE: masking replaces node features and pair features only. The per-event counts in
+``batch.cond`` (charged, neutral, good charged, good neutral), which drive every conditional
+LayerNorm, still count the masked particles. So the encoder knows how many charged and neutral
+particles an event has; with the unmasked particles' charges and charge conservation, that can
+reveal a masked particle's charge (fully so when one particle is masked), which makes the
+``cat/charge`` reconstruction term easier than it looks.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 import torch_geometric
 
-from pmse_graph.config import atomic_write_text, dump_yaml
+from pmse_graph.config import atomic_write_text, dump_yaml, load_config
 from pmse_graph.data.chunk import EventChunk
 from pmse_graph.data.dataset import EventDataset, split_mask
 from pmse_graph.data.graphs import build_batch
@@ -91,14 +91,25 @@ def _training_chunks(files: list[str], schema: Schema, config: PretrainConfig) -
             yield chunk if keep.all() else chunk.where(keep)
 
 
-def prepare_standardizer(*, files: list[str], schema: Schema, config: PretrainConfig, run_dir: Path) -> tuple[Standardizer, int | None]:
+def prepare_standardizer(
+    *, files: list[str], schema: Schema, config: PretrainConfig, run_dir: Path, resume: bool = False
+) -> tuple[Standardizer, int | None]:
     """Load or fit the run's standardiser and save it in the run folder (rank 0 only).
+
+    The file ``config.data.standardizer`` names wins. Otherwise a resumed run keeps the run
+    folder's ``standardizer.json``, and a new run fits its own, replacing any file that an
+    earlier, failed start left in the folder.
 
     Returns:
         ``(standardizer, training_events)``; the event count is known only after a fit.
+
+    Raises:
+        ConfigError: a resumed run whose folder has no ``standardizer.json``.
     """
     saved = run_dir / STANDARDIZER_NAME
-    if saved.is_file():
+    if resume and config.data.standardizer is None:
+        if not saved.is_file():
+            raise ConfigError(f"--resume needs {saved}, which does not exist. Start a new run in another --out folder")
         return Standardizer.load(saved), None
     if config.data.standardizer is not None:
         standardizer = Standardizer.load(config.data.standardizer)
@@ -125,9 +136,8 @@ def count_training_events(files: list[str], schema: Schema, config: PretrainConf
 
 
 def _balanced_batches(dataset: EventDataset, config: PretrainConfig, context: DistributedContext, epoch: int):
-    """Class-balanced batches of one epoch for this rank: a share of the read units through the batcher."""
-    order = np.random.default_rng([config.seed, epoch]).permutation(len(dataset.units))
-    units = [dataset.units[index] for index in order[context.rank :: context.world_size]]
+    """Class-balanced batches of one epoch for this rank: its share of the events through the batcher."""
+    units = dataset.shard_ranges(shard=context.rank, num_shards=context.world_size, epoch=epoch)
     batcher = ClassBalancedBatcher(
         classes_per_batch=config.data.classes_per_batch,
         events_per_class=config.data.events_per_class,
@@ -136,13 +146,7 @@ def _balanced_batches(dataset: EventDataset, config: PretrainConfig, context: Di
     )
 
     def chunks() -> Iterator[EventChunk]:
-        for file_index, start, stop in units:
-            for chunk in iterate_chunks(
-                dataset.files[file_index], dataset.schema, step_size=stop - start, validate=False, entry_start=start, entry_stop=stop, first_source_index=file_index
-            ):
-                keep = split_mask(chunk.event_id, dataset.split, dataset.split_fractions)
-                if keep.any():
-                    yield chunk if keep.all() else chunk.where(keep)
+        yield from dataset.read_units(units)
 
     for balanced in batcher.batches(chunks()):
         yield build_batch(balanced, dataset.standardizer, schema=dataset.schema)
@@ -167,6 +171,8 @@ def run_pretraining(*, config: PretrainConfig, data: Sequence[str], out: str | P
         DataError: unreadable inputs or no training events.
     """
     check_run_folder(Path(out), resume=resume)
+    if resume:
+        check_resume_config(config, Path(out))
     context = init_distributed(device=config.device, backend=config.distributed_backend)
     try:
         trainer = build_trainer(config=config, data=data, out=out, resume=resume, context=context)
@@ -176,12 +182,60 @@ def run_pretraining(*, config: PretrainConfig, data: Sequence[str], out: str | P
 
 
 def check_run_folder(run_dir: Path, *, resume: bool) -> None:
-    """Reject ``--resume`` without a checkpoint and a new run over an existing one."""
+    """Reject ``--resume`` without a checkpoint and a new run over an existing one.
+
+    A folder counts as holding a run once training has begun in it (a checkpoint or
+    ``metrics.jsonl``). The files that a failed start leaves (config, schema, standardiser,
+    run info) do not count; a new run rewrites them.
+    """
     last = run_dir / "checkpoints" / "last.pt"
     if resume and not last.is_file():
         raise ConfigError(f"--resume needs {last}, which does not exist. Start without --resume")
-    if not resume and last.is_file():
-        raise ConfigError(f"{run_dir} already contains a run ({last}). Pass --resume to continue it or choose another --out folder")
+    if not resume:
+        for trace in (last, run_dir / "metrics.jsonl"):
+            if trace.is_file():
+                raise ConfigError(f"{run_dir} already contains a run ({trace}). Pass --resume to continue it or choose another --out folder")
+
+
+RESUME_MAY_CHANGE = ("device", "distributed_backend", "log_every")
+"""Settings that choose where and how verbosely a run executes, not what it trains; ``--resume`` accepts new values."""
+
+
+def check_resume_config(config: PretrainConfig, run_dir: Path) -> None:
+    """Reject a resumed run whose settings differ from the run folder's ``config.yaml``.
+
+    Only ``epochs`` may grow, and the keys in :data:`RESUME_MAY_CHANGE` may change.
+
+    Raises:
+        ConfigError: listing every differing key with its stored and its new value.
+    """
+    stored_path = run_dir / "config.yaml"
+    if not stored_path.is_file():
+        raise ConfigError(f"--resume needs {stored_path}, which does not exist. Start a new run in another --out folder")
+    stored = _flatten(load_config(PretrainConfig, stored_path).model_dump(mode="json"))
+    new = _flatten(config.model_dump(mode="json"))
+    differences = [
+        f"{key}: {stored.get(key)!r} -> {new.get(key)!r}"
+        for key in sorted(set(stored) | set(new))
+        if stored.get(key) != new.get(key) and key not in RESUME_MAY_CHANGE and key != "epochs"
+    ]
+    if new["epochs"] < stored["epochs"]:
+        differences.append(f"epochs: {stored['epochs']} -> {new['epochs']} (epochs may only grow)")
+    if differences:
+        raise ConfigError(
+            f"--resume with settings that differ from {stored_path}: " + "; ".join(differences)
+            + ". Resume with that file's settings (only --epochs may grow) or start a new run in another --out folder"
+        )
+
+
+def _flatten(values: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return flat
 
 
 def build_trainer(*, config: PretrainConfig, data: Sequence[str], out: str | Path, resume: bool, context: DistributedContext) -> Trainer:
@@ -200,14 +254,14 @@ def build_trainer(*, config: PretrainConfig, data: Sequence[str], out: str | Pat
     np.random.seed(config.seed % 2**32)
     torch.manual_seed(config.seed)
 
-    files = _expand_inputs(data)
+    files = expand_files(list(data))
     schema = load_schema(config.data.schema_name)
+    fitted_events = None
     if context.is_main:
-        _prepare_run_folder(config=config, files=files, schema=schema, run_dir=run_dir, resume=resume, context=context)
+        fitted_events = _prepare_run_folder(config=config, files=files, schema=schema, run_dir=run_dir, resume=resume)
     if context.distributed:
         dist.barrier()
     standardizer = Standardizer.load(run_dir / STANDARDIZER_NAME)
-    steps_per_epoch = int(json.loads((run_dir / RUN_INFO_NAME).read_text())["steps_per_epoch"])
 
     spec = ModelInputSpec.from_schema(schema)
     online, target = build_pretrain_model(config, spec)
@@ -223,6 +277,7 @@ def build_trainer(*, config: PretrainConfig, data: Sequence[str], out: str | Pat
         step_size=config.data.step_size,
         drop_last=True,
     )
+    steps_per_epoch = _agree_steps_per_epoch(config=config, dataset=dataset, context=context, run_dir=run_dir, resume=resume, fitted_events=fitted_events)
 
     def batches(epoch: int):
         if config.data.balanced:
@@ -244,57 +299,74 @@ def build_trainer(*, config: PretrainConfig, data: Sequence[str], out: str | Pat
     )
 
 
-def _prepare_run_folder(*, config: PretrainConfig, files: list[str], schema: Schema, run_dir: Path, resume: bool, context: DistributedContext) -> None:
+def _prepare_run_folder(*, config: PretrainConfig, files: list[str], schema: Schema, run_dir: Path, resume: bool) -> int | None:
+    """Write the config (new runs only), the schema and the standardiser; return the fitted event count."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    dump_yaml(config, run_dir / "config.yaml")
-    atomic_write_text(run_dir / "schema.yaml", schema_text(config.data.schema_name))
-    _, events = prepare_standardizer(files=files, schema=schema, config=config, run_dir=run_dir)
+    if not resume:
+        # a resumed run keeps the original record of its settings (check_resume_config compared them)
+        dump_yaml(config, run_dir / "config.yaml")
+        atomic_write_text(run_dir / "schema.yaml", schema_text(config.data.schema_name))
+    _, events = prepare_standardizer(files=files, schema=schema, config=config, run_dir=run_dir, resume=resume)
+    return events
+
+
+def shard_training_events(dataset: EventDataset, context: DistributedContext) -> int:
+    """Count the training-split events of this rank's share of the input (one streaming pass)."""
+    units = dataset.shard_ranges(shard=context.rank, num_shards=context.world_size, epoch=0)
+    return sum(chunk.num_events for chunk in dataset.read_units(units))
+
+
+def _agree_steps_per_epoch(
+    *, config: PretrainConfig, dataset: EventDataset, context: DistributedContext, run_dir: Path, resume: bool, fitted_events: int | None
+) -> int:
+    """Return the steps per epoch, the same on every rank, and write ``run_info.json`` (rank 0).
+
+    Every rank counts the training events of its own share of the input, and the counts are
+    exchanged with one all-reduce, so all ranks see the same numbers and reach the same
+    decision: the steps come from the rank with the fewest events, and when one rank cannot
+    fill a single batch, every rank raises the same error (none waits for a failed peer).
+    A resumed run keeps the steps of ``run_info.json`` unless ``data.steps_per_epoch`` is set.
+
+    Raises:
+        DataError: a rank's share contains fewer events than one batch.
+    """
     info_path = run_dir / RUN_INFO_NAME
+    batch_size = config.data.classes_per_batch * config.data.events_per_class if config.data.balanced else config.data.batch_size
     if resume and info_path.is_file() and config.data.steps_per_epoch is None:
         previous = json.loads(info_path.read_text())
-        steps_per_epoch = int(previous["steps_per_epoch"])
-        events = previous.get("training_events", events)
+        return int(previous["steps_per_epoch"])
+
+    if context.distributed:
+        counts = torch.zeros(context.world_size, dtype=torch.int64, device=context.device)
+        counts[context.rank] = shard_training_events(dataset, context)
+        dist.all_reduce(counts, op=dist.ReduceOp.SUM)
+        per_rank = [int(count) for count in counts.cpu()]
+    elif config.data.steps_per_epoch is not None:
+        per_rank = [fitted_events] if fitted_events is not None else []
     else:
-        steps_per_epoch = _steps_per_epoch(config, files, schema, context, events)
-    write_json(
-        info_path,
-        {
-            "files": files,
-            "schema": schema.name,
-            "training_events": events,
-            "steps_per_epoch": steps_per_epoch,
-            "world_size": context.world_size,
-            "torch": torch.__version__,
-            "torch_geometric": torch_geometric.__version__,
-        },
-    )
-
-
-def _expand_inputs(data: Sequence[str]) -> list[str]:
-    items: list[str] = []
-    for item in data:
-        path = Path(item)
-        if path.is_dir():
-            found = sorted(str(file) for file in path.glob("*.root"))
-            if not found:
-                raise DataError(f"No *.root file found in the folder {path}")
-            items.extend(found)
-        else:
-            items.append(str(item))
-    return expand_files(items)
-
-
-def _steps_per_epoch(config: PretrainConfig, files: list[str], schema: Schema, context: DistributedContext, events: int | None) -> int:
-    if config.data.steps_per_epoch is not None:
-        return config.data.steps_per_epoch
-    if events is None:
-        events = count_training_events(files, schema, config)
-    batch_size = config.data.classes_per_batch * config.data.events_per_class if config.data.balanced else config.data.batch_size
-    steps = events // (batch_size * context.world_size)
-    if steps < 1:
+        per_rank = [fitted_events if fitted_events is not None else shard_training_events(dataset, context)]
+    fewest = min(per_rank) if per_rank else None
+    if fewest is not None and fewest < batch_size:
+        where = f"process {per_rank.index(fewest)} of {context.world_size} has {fewest}" if context.distributed else f"there are {fewest}"
         raise DataError(
-            f"The training split has {events} events, fewer than one batch of {batch_size} events per process "
-            f"({context.world_size} process(es)). Lower data.batch_size or add input files"
+            f"The {config.data.split} split of the input is too small: {where} training events, fewer than one batch "
+            f"of {batch_size} (events per process: {per_rank}). Lower data.batch_size, add input files or use fewer processes"
+        )
+    steps = config.data.steps_per_epoch if config.data.steps_per_epoch is not None else fewest // batch_size
+
+    if context.is_main:
+        write_json(
+            info_path,
+            {
+                "files": list(dataset.files),
+                "schema": dataset.schema.name,
+                "training_events": sum(per_rank) if per_rank else None,
+                "training_events_per_process": per_rank,
+                "steps_per_epoch": steps,
+                "world_size": context.world_size,
+                "torch": torch.__version__,
+                "torch_geometric": torch_geometric.__version__,
+            },
         )
     return steps
 
@@ -307,5 +379,6 @@ def _spec_payload(spec: ModelInputSpec) -> dict:
         "num_conditions": spec.num_conditions,
         "feature_groups": {name: list(columns) for name, columns in spec.feature_groups.items()},
         "categorical_names": list(spec.categorical_names),
+        "edge_feature_names": list(spec.edge_feature_names),
     }
 

@@ -39,6 +39,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from pmse_graph.errors import DataError, PmseError
+from pmse_graph.models.base import check_batch
 from pmse_graph.pretraining.checkpoint import (
     LAST_NAME,
     capture_rng_state,
@@ -54,6 +55,7 @@ from pmse_graph.pretraining.losses.reconstruction import ReconstructionLoss
 from pmse_graph.pretraining.losses.supcon import supcon_loss
 from pmse_graph.pretraining.masking import sample_node_mask
 from pmse_graph.pretraining.metrics import MetricsLogger, plot_loss_curves
+from pmse_graph.pretraining.optimizer import build_adamw
 from pmse_graph.pretraining.model import PretrainModel, TargetBranch, target_source
 from pmse_graph.pretraining.schedule import warmup_cosine_lr
 
@@ -81,6 +83,44 @@ class FitResult:
     epoch: int
     last_checkpoint: Path | None
     epoch_losses: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class EpochProgress:
+    """Running totals of the epoch in progress: summed step values, steps, events and seconds."""
+
+    sums: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+    events: int = 0
+    seconds: float = 0.0
+
+    def add(self, values: dict[str, float], *, events: int, seconds: float) -> None:
+        """Add one step's values and events; ``seconds`` is the epoch's elapsed time so far."""
+        for name, value in values.items():
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        self.steps += 1
+        self.events += events
+        self.seconds = seconds
+
+    def means(self) -> dict[str, float]:
+        """Return the mean of every summed value over the epoch's steps."""
+        return {name: total / max(self.steps, 1) for name, total in self.sums.items()}
+
+    def to_payload(self) -> dict[str, Any]:
+        """Plain types for a checkpoint."""
+        return {"sums": dict(self.sums), "steps": self.steps, "events": self.events, "seconds": self.seconds}
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any] | None) -> "EpochProgress":
+        """Rebuild from :meth:`to_payload` output; ``None`` (an older checkpoint) gives empty totals."""
+        if not payload:
+            return cls()
+        return cls(
+            sums={name: float(value) for name, value in payload["sums"].items()},
+            steps=int(payload["steps"]),
+            events=int(payload["events"]),
+            seconds=float(payload["seconds"]),
+        )
 
 
 def _step_seed(seed: int, step: int, rank: int) -> int:
@@ -139,9 +179,10 @@ class Trainer:
 
         self.module: nn.Module = self.online
         if config.compile:
-            # NOTE: torch.compile is neither tested nor measured on these encoders, and variable
-            # graph sizes may cause recompilations, so it stays off by default. Module.compile()
-            # keeps the state-dict keys, so checkpoints stay loadable without compilation.
+            # Measured by benchmarks/bench_pretrain.py --compile on a CPU only (see the configs'
+            # comment). The sparse graph encoder compiles as one graph. The dense path and the
+            # transformer still break at to_dense_batch, whose padded size depends on the data.
+            # Module.compile() keeps the state-dict keys, so checkpoints load without compiling.
             self.online.encoder.compile(dynamic=True)
         if context.distributed:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
@@ -155,25 +196,19 @@ class Trainer:
         self.step_in_epoch = 0
         self.last_checkpoint: Path | None = None
         self.counters = {"supcon_batches_without_positive": 0}
+        # running totals of the epoch in progress, stored in checkpoints so that a resumed epoch
+        # still averages over all its steps
+        self.epoch_progress = EpochProgress()
         self._stop_signal: int | None = None
+        self._stopping = False  # every rank agreed to stop (the all-reduced stop flag)
         self.metrics = MetricsLogger(path=self.run_dir / "metrics.jsonl", enabled=context.is_main, tensorboard_dir=self.run_dir / "tensorboard")
 
     # ----------------------------------------------------------------- set-up
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
-        decay, no_decay = [], []
-        for name, parameter in self.online.named_parameters():
-            if not parameter.requires_grad:
-                continue
-            # biases, norm scales, tokens, embeddings tables and prototypes are not decayed
-            exempt = parameter.ndim <= 1 or "token" in name or "prototypes" in name or "embedding" in name
-            (no_decay if exempt else decay).append(parameter)
+        # biases, norms, nn.Embedding tables and learned tokens are exempt, chosen by module type
         optim = self.config.optim
-        groups = [
-            {"params": decay, "weight_decay": optim.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
-        return torch.optim.AdamW(groups, lr=optim.lr, betas=tuple(optim.betas))
+        return build_adamw(self.online, lr=optim.lr, weight_decay=optim.weight_decay, betas=optim.betas)
 
     # ----------------------------------------------------------- checkpoints
 
@@ -189,6 +224,7 @@ class Trainer:
             "step_in_epoch": self.step_in_epoch,
             "steps_per_epoch": self.steps_per_epoch,
             "counters": dict(self.counters),
+            "epoch_progress": self.epoch_progress.to_payload(),
             "rng": capture_rng_state(),
             "config": self.config.model_dump(mode="json"),
         }
@@ -225,6 +261,7 @@ class Trainer:
         self.epoch = int(payload["epoch"])
         self.step_in_epoch = int(payload["step_in_epoch"])
         self.counters.update(payload["counters"])
+        self.epoch_progress = EpochProgress.from_payload(payload.get("epoch_progress"))
         restore_rng_state(payload["rng"])
         self.last_checkpoint = Path(path)
         logger.info("resumed from %s at epoch %d, step %d", path, self.epoch, self.step)
@@ -279,9 +316,10 @@ class Trainer:
         try:
             while self.epoch < self.config.epochs:
                 summary = self._run_epoch()
-                if summary is None:
+                if summary is not None:
+                    epoch_losses.append(summary)
+                if summary is None or (self._stopping and self.epoch < self.config.epochs):
                     return FitResult(status="interrupted", step=self.step, epoch=self.epoch, last_checkpoint=self.last_checkpoint, epoch_losses=epoch_losses)
-                epoch_losses.append(summary)
         finally:
             for signum, handler in previous_handlers.items():
                 signal.signal(signum, handler)
@@ -290,13 +328,17 @@ class Trainer:
         return FitResult(status="completed", step=self.step, epoch=self.epoch, last_checkpoint=self.last_checkpoint, epoch_losses=epoch_losses)
 
     def _run_epoch(self) -> dict[str, float] | None:
-        """Train one epoch from ``step_in_epoch``; return its mean losses, or ``None`` when interrupted."""
+        """Train one epoch from ``step_in_epoch``; return its mean losses, or ``None`` when interrupted.
+
+        A stop request during the epoch's last step lets the epoch finish first, with its summary
+        record and epoch checkpoint. The run then stops before the next epoch.
+        """
         epoch = self.epoch
+        if self.step_in_epoch == 0:
+            self.epoch_progress = EpochProgress()
+        progress_sums = self.epoch_progress
         stream = self._epoch_batches(epoch, skip=self.step_in_epoch)
-        sums: dict[str, float] = {}
-        steps_done = 0
-        events = 0
-        started = time.perf_counter()
+        started = time.perf_counter() - progress_sums.seconds
         progress = tqdm(
             total=self.steps_per_epoch,
             initial=self.step_in_epoch,
@@ -316,26 +358,27 @@ class Trainer:
 
                 self.step += 1
                 self.step_in_epoch += 1
-                steps_done += 1
-                events += num_events
-                for name, value in values.items():
-                    sums[name] = sums.get(name, 0.0) + value
+                progress_sums.add(values, events=num_events, seconds=time.perf_counter() - started)
                 if self.step % self.config.log_every == 0 or self.step_in_epoch == self.steps_per_epoch:
                     self.metrics.log(kind="step", step=self.step, epoch=epoch, values=values)
                 progress.update(1)
                 progress.set_postfix(loss=f"{values['loss']:.4f}", events_per_s=f"{values['events_per_s']:.0f}")
 
                 if stop:
-                    self.save(LAST_NAME)
-                    return None
+                    self._stopping = True
+                    if self.step_in_epoch < self.steps_per_epoch:
+                        self.save(LAST_NAME)
+                        return None
 
-        summary = {name: total / max(steps_done, 1) for name, total in sums.items()}
+        summary = progress_sums.means()
+        events = progress_sums.events
         summary["events"] = float(events)
         summary["seconds"] = time.perf_counter() - started
         summary.update({name: float(count) for name, count in self.counters.items()})
         self.metrics.log(kind="epoch", step=self.step, epoch=epoch, values=summary)
         self.epoch += 1
         self.step_in_epoch = 0
+        self.epoch_progress = EpochProgress()
         self.save(epoch_checkpoint_name(epoch))
         self._plot()
         if self.context.is_main:
@@ -369,6 +412,9 @@ class Trainer:
             group["lr"] = lr
         momentum = cosine_momentum(step=self.step, total_steps=self.total_steps, start=config.ema.start, end=config.ema.end)
 
+        if config.compile:
+            # the compiled encoder skips its own input check, which would break its graph
+            check_batch(batch, self.online.encoder.spec, node_mask)
         self.module.train()
         autocast = torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
         with autocast:

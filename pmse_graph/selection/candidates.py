@@ -281,7 +281,18 @@ def iterate_candidates(
     for path in paths:
         entry_start = 0
         branches = list(EVENT_BRANCHES + TRACK_BRANCHES)
-        for arrays in uproot.iterate({path: TREE_NAME}, branches, step_size=step_size, library="ak"):
+        chunks = uproot.iterate({path: TREE_NAME}, branches, step_size=step_size, library="ak")
+        while True:
+            try:
+                arrays = next(chunks)
+            except StopIteration:
+                break
+            except (OSError, ValueError, uproot.deserialization.DeserializationError) as exc:
+                # validation reads the header only; a file cut short fails here, at its first lost basket
+                raise DataError(
+                    f"{path}: reading tree '{TREE_NAME}' failed after entry {entry_start} ({exc}). "
+                    "The file may be truncated or corrupt; regenerate or re-copy it."
+                ) from exc
             yield build_candidates(
                 arrays, config=config, source=path, entry_start=entry_start, min_pion_probability=min_pion_probability
             )

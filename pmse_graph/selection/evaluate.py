@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from pmse_graph.atomic import atomic_path
 from pmse_graph.selection.selection import CLASSES, OTHER, UNKNOWN
 
 TARGET_PRECISION = 0.99
@@ -98,7 +99,8 @@ def plot_precision_recall(scan: list[dict], path: str | os.PathLike[str], *, wor
     axes.set_title("Cut-based selection, tightness scan")
     axes.legend(loc="lower left", fontsize="small")
     figure.tight_layout()
-    temporary = f"{os.fspath(path)}.tmp.png"
-    figure.savefig(temporary, dpi=120)
-    plt.close(figure)
-    os.replace(temporary, path)
+    try:
+        with atomic_path(path) as tmp_path:
+            figure.savefig(tmp_path, dpi=120)
+    finally:
+        plt.close(figure)

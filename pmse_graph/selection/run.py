@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from pmse_graph.atomic import atomic_write_frame
 from pmse_graph.config import atomic_write_text, dump_yaml
 from pmse_graph.errors import DataError
 from pmse_graph.selection.candidates import iterate_candidates, validate_inputs
@@ -157,9 +158,7 @@ def run_selection(
     table = frame.rename(columns={"event": "event_id"})[
         ["run", "event_id", "predicted", "reason", "chi2_4c", "chi2_5c", "m_pipi", "m_plus", "m_minus", "truth"]
     ]
-    temporary = written["selection"].with_suffix(".parquet.tmp")
-    table.to_parquet(temporary, index=False)
-    os.replace(temporary, written["selection"])
+    atomic_write_frame(table, written["selection"])
     buffer = io.StringIO()
     flow.to_csv(buffer, index=False)
     atomic_write_text(written["cutflow"], buffer.getvalue())

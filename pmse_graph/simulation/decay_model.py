@@ -161,8 +161,9 @@ class DecayModel:
         self._list_len = np.zeros(0, dtype=np.int64)
         self._remainder: RemainderModel | None = None
         self._truth_templates: np.ndarray | None = None
+        self._mode_tables: dict[int, DecayTable] = {}
         self.undecayed: set[int] = set()
-        """Unstable species that the templates leave undecayed (no decay block in the table)."""
+        """Unstable species that the templates leave undecayed (no decay block in the file or the default table)."""
 
     # construction ---------------------------------------------------------------------------
 
@@ -199,18 +200,59 @@ class DecayModel:
             remainder = RemainderModel(config, masses={pdg: props.mass for pdg, props in table.particles.items()})
         if photos is None:
             photos = load_photos_config()
-        model = cls(root=table.mother, properties=table.particles)
+        model = cls(root=table.mother, properties=dict(table.particles))
         model._table = table
         model._remainder = remainder
         for pdg in table.modes:
             model._add_species(pdg, table, photos)
-        model.undecayed = set(table.undecayed)
+            model._mode_tables[pdg] = table
+        undecayed = set(table.undecayed)
         if table.remainder:
-            missing = sorted(int(c) for c in remainder.codes if abs(int(c)) not in STABLE_PDG and int(c) not in table.modes)
-            if missing:
-                logger.warning("%s has no Decay block for remainder species %s; they stay undecayed", table.path, missing)
-                model.undecayed.update(missing)
+            undecayed.update(int(c) for c in remainder.codes if abs(int(c)) not in STABLE_PDG and int(c) not in table.modes)
+        if path is not None and undecayed:
+            undecayed = model._adopt_default_blocks(undecayed, photos, extra=species)
+        if undecayed:
+            names = ", ".join(model._lookup(code).name for code in sorted(undecayed))
+            logger.warning("%s: no Decay block for %s in this file or the default table; they stay undecayed", table.path, names)
+        model.undecayed = undecayed
         return model
+
+    def _adopt_default_blocks(self, missing: set[int], photos: PhotosConfig, *, extra: tuple[int, ...]) -> set[int]:
+        """Decay ``missing`` species, which the user's DEC file has no block for, with the default table's blocks.
+
+        EvtGen reads a user DEC file on top of its generic table, so a particle without a
+        block of its own keeps its generic decays. The default table plays that part here.
+        Daughters of adopted blocks follow the same rule. Returns the species that neither
+        table decays.
+        """
+        default = load_dec_file(None, extra=tuple(sorted(set(missing) | set(extra))))
+        adopted: list[int] = []
+        remaining: set[int] = set()
+        pending, seen = sorted(missing), set()
+        while pending:
+            pdg = pending.pop()
+            if pdg in seen or pdg in self._species or abs(pdg) in STABLE_PDG:
+                continue
+            seen.add(pdg)
+            modes = default.modes.get(pdg)
+            if modes is None:
+                remaining.add(pdg)
+                continue
+            adopted.append(pdg)
+            self._properties.setdefault(pdg, default.properties(pdg))
+            for mode in modes:
+                for daughter in mode.daughters:
+                    self._properties.setdefault(daughter, default.properties(daughter))
+                    pending.append(daughter)
+        for pdg in adopted:
+            self._add_species(pdg, default, photos)
+            self._mode_tables[pdg] = default
+        if adopted:
+            logger.warning(
+                "%s has no Decay block for %s; they decay as in the default table %s",
+                self._table.path, ", ".join(self._lookup(code).name for code in sorted(adopted)), default.path,
+            )
+        return remaining
 
     @classmethod
     def from_truth_trees(
@@ -286,6 +328,31 @@ class DecayModel:
         """Return ``(mass, width, max_dm)`` in GeV for ``pdg`` (-22, a PHOTOS photon, is massless)."""
         properties = self._lookup(pdg)
         return properties.mass, properties.width, properties.max_dm
+
+    def describe_vertex(self, template_index: int, particle: int) -> str:
+        """Return where the decay of one particle of a template comes from, for error messages.
+
+        Args:
+            template_index: index into :attr:`catalogue`.
+            particle: index of the decaying particle within the template.
+
+        Returns:
+            ``"FILE:LINE: mother -> daughters"`` for a DEC mode, else the decay and its source
+            (the remainder model or the truth files).
+        """
+        template = self.catalogue[template_index]
+        pdg = int(template.pdg[particle])
+        daughters = tuple(int(code) for code in template.pdg[template.mother == particle] if code != PHOTOS_PDG)
+        decay = f"{self._lookup(pdg).name} -> {' '.join(self._lookup(code).name for code in daughters)}"
+        if self._truth_templates is not None:
+            return f"{decay} in decay tree {template_index} of the truth files"
+        if template.model[particle] == REMAINDER_MODEL_NAME:
+            return f"{decay}, drawn by the string-hadronisation remainder model (configs/generator/remainder.yaml)"
+        table = self._mode_tables.get(pdg)
+        for mode in table.modes.get(pdg, ()) if table is not None else ():
+            if mode.daughters == daughters:
+                return f"{table.path}:{mode.line}: {decay}"
+        return decay
 
     def vertex_models(self, template_index: int) -> tuple[str, ...]:
         """Return the DEC model of each particle's decay in one template (``""`` for leaves)."""

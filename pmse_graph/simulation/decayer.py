@@ -270,10 +270,7 @@ class Decayer:
         """
         nominal, width, max_dm = props[:, 0], props[:, 1], props[:, 2]
         resonant = _resonant(tree, props)
-        low_edge = np.where(resonant, nominal - max_dm, nominal)
-        high_edge = np.where(resonant, nominal + max_dm, nominal)
-        minimum = self._minimum_masses(tree, low_edge)
-        too_heavy = (tree.children_mass_sum(minimum) >= high_edge) & (tree.num_children > 1)
+        minimum, too_heavy = _closed_decays(tree, props)
         if too_heavy.any():
             event = int(tree.event[np.flatnonzero(too_heavy)[0]])
             codes = tree.pdg[tree.offsets[event] : tree.offsets[event + 1]].tolist()
@@ -281,6 +278,7 @@ class Decayer:
                 f"Decay tree below threshold: the daughters of some particle weigh more than its largest allowed mass "
                 f"even at their smallest masses (tree PDG codes {codes}); check the decay table's masses and cut-offs"
             )
+        high_edge = np.where(resonant, nominal + max_dm, nominal)
 
         masses = nominal.copy()
         for level in range(1, tree.max_depth):
@@ -319,15 +317,27 @@ class Decayer:
         closed = (tree.children_mass_sum(masses) >= masses - MASS_MARGIN) & (tree.num_children > 1)
         return np.bincount(tree.event[closed], minlength=tree.num_events) > 0
 
-    @staticmethod
-    def _minimum_masses(tree: TreeIndex, low_edge: np.ndarray) -> np.ndarray:
-        """Return the smallest mass each particle can take given its daughters' smallest masses."""
-        minimum = low_edge.copy()
-        for level in range(tree.max_depth - 1, 0, -1):
-            at_level = np.flatnonzero((tree.depth == level) & (tree.num_children > 1))
-            daughter_sum = tree.children_mass_sum(minimum, level=level + 1)[at_level]
-            minimum[at_level] = np.maximum(low_edge[at_level], daughter_sum + MASS_MARGIN)
-        return minimum
+    def closed_decays(self, *, pdg: np.ndarray, mother: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        """Return, per tree, the first particle that no mass draw can decay, or -1 when every decay is open.
+
+        A decay is closed when its daughters, each at the smallest mass its own decays allow,
+        weigh more than the mother's largest allowed mass. The generator checks its templates
+        with this before writing anything.
+
+        Args:
+            pdg: PDG codes, shape ``(num_particles,)``.
+            mother: mother index within the tree, -1 for the root, shape ``(num_particles,)``.
+            offsets: tree starts, shape ``(num_trees + 1,)``.
+
+        Returns:
+            Index within its tree of the first closed decay, shape ``(num_trees,)`` int64.
+        """
+        tree = TreeIndex.build(pdg=np.asarray(pdg), mother=np.asarray(mother), offsets=np.asarray(offsets))
+        _, too_heavy = _closed_decays(tree, self.species.lookup(tree.pdg))
+        first = np.full(tree.num_events, -1, dtype=np.int64)
+        closed = np.flatnonzero(too_heavy)[::-1]  # reversed, so the first of each tree is written last
+        first[tree.event[closed]] = closed - tree.offsets[tree.event[closed]]
+        return first
 
     def _flight(self, parent_p4: np.ndarray, parent_mass: np.ndarray, ctau_cm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         flight = np.zeros((parent_p4.shape[0], 3))
@@ -444,6 +454,21 @@ class Decayer:
         others_rest = boost(rest, recoil_beta)
         p4[others] = boost_to_lab(others_rest, p4[parents])
         p4[photons] = boost_to_lab(photon_rest, p4[parents])[:, 0]
+
+
+def _closed_decays(tree: TreeIndex, props: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return each particle's smallest reachable mass and whether its decay is closed even at that mass."""
+    nominal, max_dm = props[:, 0], props[:, 2]
+    resonant = _resonant(tree, props)
+    low_edge = np.where(resonant, nominal - max_dm, nominal)
+    high_edge = np.where(resonant, nominal + max_dm, nominal)
+    minimum = low_edge.copy()
+    for level in range(tree.max_depth - 1, 0, -1):
+        at_level = np.flatnonzero((tree.depth == level) & (tree.num_children > 1))
+        daughter_sum = tree.children_mass_sum(minimum, level=level + 1)[at_level]
+        minimum[at_level] = np.maximum(low_edge[at_level], daughter_sum + MASS_MARGIN)
+    too_heavy = (tree.children_mass_sum(minimum) >= high_edge) & (tree.num_children > 1)
+    return minimum, too_heavy
 
 
 def _resonant(tree: TreeIndex, props: np.ndarray) -> np.ndarray:

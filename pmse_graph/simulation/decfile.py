@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -235,6 +236,11 @@ class _DecReader:
             path=str(self.path), mother=mother_pdg, modes={}, remainder={}, particles={},
             particle_table={properties.pdg: properties for properties in self.names.values()},
         )
+        if mother not in self.block_lines and mother not in self.remainder_lines:
+            raise ConfigError(
+                f"{self.path}: the DEC file has no {mother} block ('Decay {mother}' ... 'Enddecay'), so there is nothing "
+                f"to generate; add one or pass a DEC file that decays the {mother}"
+            )
         pending = [(name, self._block_line(name)) for name in self._names_of(extra)]
         pending.append((mother, self._block_line(mother)))
         seen: set[str] = set()
@@ -256,8 +262,9 @@ class _DecReader:
                 table.remainder[pdg] = remainder
             pending.extend(daughter_names)
         if table.undecayed:
-            logger.warning(
-                "%s: no Decay block for %d unstable particle(s) (%s); they stay undecayed",
+            # DecayModel decays these with the default table's blocks where it has them
+            logger.info(
+                "%s: no Decay block for %d unstable particle(s) (%s)",
                 self.path, len(table.undecayed), ", ".join(table.particles[p].name for p in sorted(table.undecayed)),
             )
         return table
@@ -293,7 +300,8 @@ class _DecReader:
             except ConfigError as exc:
                 if self.on_unknown == "raise":
                     raise
-                logger.warning("dropped decay line: %s", exc)
+                # the message up to its first "; " names the line and the particle, without the advice to drop it
+                logger.warning("dropped decay line: %s", str(exc).split("; ", 1)[0])
                 table.dropped_lines.append(line)
                 continue
             for daughter, properties in zip(details["fs"], found):
@@ -371,7 +379,8 @@ class _DecReader:
             location = f"{self.path}:{line}" if line else str(self.path)
             raise ConfigError(
                 f"{location}: unknown particle '{name}' in {context}; it is neither an Alias, a pdt.table entry nor an "
-                f"EvtGen name known to the 'particle' package. Fix the name or pass a particle table (pdt.table) that defines it"
+                f"EvtGen name known to the 'particle' package. Fix the name, pass a particle table (pdt.table) that defines it, "
+                f"or drop the decay lines that name it with --unknown-particles drop (on_unknown='drop')"
             ) from None
 
     def _properties(self, name: str, pdg: int, *, line: int) -> ParticleProperties:
@@ -381,7 +390,10 @@ class _DecReader:
         try:
             return properties_from_particle(pdg, name=target)
         except LookupError as exc:
-            raise ConfigError(f"{self.path}:{line}: no mass known for '{name}' ({exc}); pass a particle table (pdt.table) that defines it") from None
+            raise ConfigError(
+                f"{self.path}:{line}: no mass known for '{name}' ({exc}); drop the decay lines that name it with "
+                f"--unknown-particles drop (on_unknown='drop'), or pass a particle table (pdt.table) that gives its mass"
+            ) from None
 
 
 def properties_from_particle(pdg: int, *, name: str) -> ParticleProperties:
@@ -485,7 +497,13 @@ def _parse(text: str, alias_models: list[str], path: Path):
         parser = DecFileParser.from_string(text)
         parser.load_additional_decay_models(*BESIII_MODELS, *alias_models, *extra_models)
         try:
-            parser.parse()
+            # decaylanguage warns about blocks of the whole table (B_c aliases, redefined decays)
+            # that a J/psi generator never reads; keep them out of the console, in the debug log
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                parser.parse()
+            for warning in caught:
+                logger.debug("%s: decaylanguage: %s", path, str(warning.message).replace("\n", " "))
         except Exception as exc:  # lark wraps errors in several unrelated exception classes
             unknown = _UNKNOWN_MODEL.search(str(exc))
             if unknown is None or unknown.group(1) in extra_models:

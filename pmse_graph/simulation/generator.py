@@ -13,9 +13,16 @@ events:
    :class:`~pmse_graph.simulation.truth.TruthChunk`, run the detector response and append the
    reconstructed events to the ROOT files (:class:`~pmse_graph.simulation.writer.NtupleWriter`).
 
+Nothing is written before the templates are drawn, labelled and checked. A template with a
+decay that no mass draw can open stops the run with the DEC line of that mode. An output
+folder that contains an earlier run's ROOT files or ``topology.csv`` is rejected unless
+``overwrite=True``, which deletes that run's files first.
+
 Every random stream derives from the seed: templates from ``SeedSequence([seed, 0])``,
 chunk ``i`` from ``SeedSequence([seed, 1, i])``. The same seed, event count and chunk size
-therefore give identical files.
+therefore give the same events; a different chunk size gives different (equally valid)
+events. The ROOT files match byte for byte except for the times at which uproot stamps them
+(see :class:`~pmse_graph.simulation.writer.NtupleWriter`).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import numpy as np
 from pydantic import Field
 
 from pmse_graph.config import StrictModel, dump_yaml
-from pmse_graph.errors import DataError
+from pmse_graph.errors import ConfigError, DataError
 from pmse_graph.simulation.decayer import Decayer
 from pmse_graph.simulation.truth import TruthChunk
 from pmse_graph.simulation.writer import EVENT_BRANCHES, TRACK_BRANCHES, TRACK_COUNTER, Compression, NtupleWriter
@@ -189,6 +196,7 @@ def simulate(
     config: SimulationConfig,
     out_dir: str | os.PathLike[str],
     progress: bool = True,
+    overwrite: bool = False,
 ) -> SimulationSummary:
     """Generate ``config.num_events`` events and write them as ROOT files plus ``topology.csv``.
 
@@ -200,17 +208,29 @@ def simulate(
         config: run settings.
         out_dir: output folder, created when missing.
         progress: show a tqdm progress bar.
+        overwrite: delete an earlier run's files in ``out_dir`` (see :func:`earlier_run_files`)
+            once the new run has passed its checks. False (default) rejects such a folder.
 
     Returns:
         The files, classes, timing and phase-space statistics of the run.
+
+    Raises:
+        ConfigError: for a folder with an earlier run's files (without ``overwrite``) or a
+            template with a decay that cannot be generated. Nothing is written in either case.
     """
     from tqdm.auto import tqdm
 
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    earlier = earlier_run_files(out_dir, prefix=config.prefix)
+    if earlier and not overwrite:
+        listed = ", ".join(path.name for path in earlier[:5]) + (", ..." if len(earlier) > 5 else "")
+        raise ConfigError(
+            f"Output folder {out_dir} already contains an earlier run's files ({listed}). Their class ids follow that "
+            f"run's ranking, so they must not mix with new files. Choose another folder or pass --overwrite "
+            f"(overwrite=True) to delete them first"
+        )
     began = time.perf_counter()
     timer = _StageTimer()
-    dump_yaml(config, out_dir / CONFIG_FILE)
 
     # 1. templates of all events, then one label per template
     with timer.stage("templates"):
@@ -224,18 +244,31 @@ def simulate(
         templates = list(catalogue)
     with timer.stage("labels"):
         classes = classify_templates(templates, template_of_event)
-        topology_path = out_dir / TOPOLOGY_FILE
-        classes.table.write_csv(topology_path)
     logger.info("%d events use %d templates in %d decay-tree classes", config.num_events, len(templates), len(classes.table))
-
-    # 2. kinematics, detector response and writing, chunk by chunk
     arrays = _TemplateArrays(templates)
     decayer = Decayer(
         properties=model.particle_properties,
         crossing_half_angle=config.crossing_half_angle,
         photos_min_fraction=config.photos_min_fraction,
     )
-    writer = NtupleWriter(out_dir=out_dir, events_per_file=config.events_per_file, prefix=config.prefix, compression=config.compression)
+    check_templates(decayer, model, arrays, np.flatnonzero(classes.tree_id >= 0))
+
+    # 2. the output folder, then kinematics, detector response and writing, chunk by chunk
+    for path in earlier:
+        path.unlink()
+    if earlier:
+        logger.warning("Deleted %d files of an earlier run in %s (--overwrite)", len(earlier), out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dump_yaml(config, out_dir / CONFIG_FILE)
+    topology_path = out_dir / TOPOLOGY_FILE
+    classes.table.write_csv(topology_path)
+    writer = NtupleWriter(
+        out_dir=out_dir,
+        events_per_file=config.events_per_file,
+        prefix=config.prefix,
+        compression=config.compression,
+        file_id_seed=config.seed,
+    )
     with writer, tqdm(total=config.num_events, unit="events", disable=not progress, desc="simulate") as bar:
         for chunk_index, start in enumerate(range(0, config.num_events, config.chunk_size)):
             stop = min(config.num_events, start + config.chunk_size)
@@ -264,6 +297,62 @@ def simulate(
         bound_violations=sampler.num_bound_violations,
         stage_seconds=timer.wall,
         stage_cpu_seconds=timer.cpu,
+    )
+
+
+def earlier_run_files(out_dir: Path, *, prefix: str) -> list[Path]:
+    """Return the files of an earlier run in ``out_dir`` that a new run must not sit beside.
+
+    These are ``<prefix>_*.root`` (also unfinished hidden ones), ``topology.csv`` and
+    ``simulate_config.yaml``; the list is empty when the folder has neither ROOT files of
+    this prefix nor ``topology.csv``. Any other ``*.root`` file raises, because a glob over
+    the folder would read it as part of the sample and ``overwrite`` does not delete it.
+
+    Raises:
+        ConfigError: when ``out_dir`` contains ROOT files of another name, which ``overwrite``
+            does not delete.
+    """
+    if not out_dir.is_dir():
+        return []
+    ours = sorted({*out_dir.glob(f"{prefix}_*.root"), *out_dir.glob(f".{prefix}_*.root.tmp")})
+    others = sorted(set(out_dir.glob("*.root")) - set(ours))
+    if others:
+        raise ConfigError(
+            f"Output folder {out_dir} contains ROOT files that this generator did not write ({', '.join(p.name for p in others[:5])}), "
+            f"and a glob over the folder would read them with the new files. Choose another folder"
+        )
+    found = [path for path in (out_dir / TOPOLOGY_FILE,) if path.is_file()]
+    if not ours and not found:
+        return []
+    return ours + found + [path for path in (out_dir / CONFIG_FILE,) if path.is_file()]
+
+
+def check_templates(decayer: Decayer, model: TemplateSource, arrays: _TemplateArrays, used: np.ndarray) -> None:
+    """Raise unless every used template can be generated: no decay may be closed at all masses.
+
+    Args:
+        decayer: the decayer whose particle table sets masses and cut-offs.
+        model: the decay model, queried for the source of a failing decay (``describe_vertex``).
+        arrays: the templates, concatenated.
+        used: indices of the templates that events use, shape ``(num_used,)``.
+
+    Raises:
+        ConfigError: naming the DEC line (or the template) of the first decay that cannot be generated.
+    """
+    if used.size == 0:
+        return
+    offsets, pdg, mother = arrays.expand(used)
+    closed = decayer.closed_decays(pdg=pdg, mother=mother, offsets=offsets)
+    failing = np.flatnonzero(closed >= 0)
+    if failing.size == 0:
+        return
+    template, particle = int(used[failing[0]]), int(closed[failing[0]])
+    describe = getattr(model, "describe_vertex", None)
+    where = describe(template, particle) if describe is not None else f"particle {particle} of template {template}"
+    raise ConfigError(
+        f"{where}: the daughters weigh more than the mother's largest allowed mass even at their smallest masses "
+        f"(after their own decays), so this decay tree cannot be generated ({failing.size} of the {used.size} drawn trees cannot); "
+        f"remove or fix the line, or the masses and cut-offs of its particles"
     )
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Collection
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np

@@ -64,7 +64,6 @@ def read_truth_templates(
     Raises:
         DataError: for a missing file, tree or branch, a malformed record or a code without mass.
     """
-    import uproot
 
     paths = [files] if isinstance(files, (str, os.PathLike)) else list(files)
     if not paths:

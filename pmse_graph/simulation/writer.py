@@ -11,12 +11,19 @@ Branch types are fixed here, not taken from the inputs. Counters and integer cod
 ``Nmcps``. Per-track floats are float32, whose precision is far finer than the detector
 resolutions and which represents 9999 exactly. Jagged branches share the counters
 ``nTracks`` (per-track) and ``Nmcps`` (truth).
+
+Reproducible bytes: uproot stamps each file with a UUID and with the wall-clock time
+(``TDatime`` fields of the file header, the directory and every key, to the second). The UUID
+is derived from ``file_id_seed`` and the file's number, so only the time stamps differ between
+two files of the same events: uproot 5.7 reads ``datetime.datetime.now()`` for them and has no
+option to set them. With the clock held fixed (as the tests do), the files are byte-identical.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import uuid
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -103,6 +110,8 @@ class NtupleWriter:
         prefix: file name prefix (default ``"jpsi_inclusive"``).
         compression: ``"zlib"`` (level 1, the default) or ``"none"``; compression takes most
             of the writing time, so ``"none"`` trades about twice the disk space for speed.
+        file_id_seed: seed of the files' UUIDs, each derived from it and the file's number;
+            None (default) lets uproot draw random ones.
 
     Use it as a context manager: leaving the block normally closes the last file, leaving it
     by an exception deletes the unfinished temporary file.
@@ -115,6 +124,7 @@ class NtupleWriter:
         events_per_file: int = 100_000,
         prefix: str = "jpsi_inclusive",
         compression: Compression = "zlib",
+        file_id_seed: int | None = None,
     ) -> None:
         if events_per_file < 1:
             raise ValueError(f"Expected events_per_file >= 1 (got {events_per_file})")
@@ -125,6 +135,7 @@ class NtupleWriter:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.events_per_file = events_per_file
         self.prefix = prefix
+        self.file_id_seed = file_id_seed
         self.paths: list[Path] = []
         self._file = None
         self._tmp_path: Path | None = None
@@ -212,7 +223,11 @@ class NtupleWriter:
         final = self.out_dir / f"{self.prefix}_{len(self.paths):04d}.root"
         self._tmp_path = self.out_dir / f".{final.name}.tmp"
         codec = uproot.ZLIB(1) if self.compression == "zlib" else None
-        self._file = uproot.recreate(self._tmp_path, compression=codec)
+        options: dict[str, object] = {}
+        if self.file_id_seed is not None:
+            file_uuid = uuid.uuid5(uuid.NAMESPACE_OID, f"pmse-graph simulate {self.file_id_seed} {final.name}")
+            options["uuid_function"] = lambda: file_uuid
+        self._file = uproot.recreate(self._tmp_path, compression=codec, **options)
         branch_types: dict[str, object] = {name: np.dtype(dtype) for name, dtype in EVENT_BRANCHES.items()}
         for name, dtype in {**TRACK_BRANCHES, **TRUTH_BRANCHES}.items():
             branch_types[name] = ak.types.ArrayType(ak.types.ListType(ak.types.NumpyType(_primitive(dtype))), 0)

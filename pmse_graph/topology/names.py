@@ -3,8 +3,9 @@
 :class:`ParticleNames` maps a PDG code to the name printed in a decay tree and to
 its charge in units of e/3, which orders particles of equal ``|PDG code|``. The
 default table takes EvtGen's names from the ``particle`` package and corrects
-the few that BESIII's TopoAna table spells differently or that ``particle`` does
-not know (:data:`TOPOANA_NAME_OVERRIDES`). :meth:`ParticleNames.from_pid_table`
+the few that BESIII's TopoAna output spells differently or that ``particle`` does
+not know (:data:`TOPOANA_NAME_OVERRIDES`), so that default labels of the real
+truth files equal TopoAna's own output ``jpsi_ta.txt`` string for string. :meth:`ParticleNames.from_pid_table`
 reads TopoAna's own table (``pidtable_BESIII.dat``: PDG code, three times the
 charge, name, TeX name, conjugation flag per line) instead.
 
@@ -33,9 +34,11 @@ PI0 = 111
 E_MINUS = 11
 QUARK_CODES = frozenset(range(1, 7))
 
-# Names (and three times the charge) where BESIII's TopoAna table differs from
+# Names (and three times the charge) where TopoAna's output differs from
 # Particle.evtgen_name of particle 1.1.0, or where particle has no EvtGen name.
-# Codes that only exist as antiparticle pairs list both signs.
+# Codes that only exist as antiparticle pairs list both signs. Nine codes
+# (marked "as jpsi_ta.txt") follow TopoAna's reference output, whose particle
+# table spells them differently from pidtable_BESIII.dat.
 TOPOANA_NAME_OVERRIDES: dict[int, tuple[str, int]] = {
     FSR_PHOTON: ("gammaf", 0),
     GENERAL_FSR_PHOTON: ("gammaF", 0),
@@ -45,12 +48,16 @@ TOPOANA_NAME_OVERRIDES: dict[int, tuple[str, int]] = {
     10022: ("vpho", 0),
     90022: ("gamma*", 0),
     117: ("rho_30", 0),
+    229: ("f(4)(2050)", 0),  # as jpsi_ta.txt
     217: ("rho_3+", 3),
     -217: ("rho_3-", -3),
-    10111: ("a_00", 0),
-    10211: ("a_0+", 3),
-    -10211: ("a_0-", -3),
+    10111: ("a(0)(1450)0", 0),  # as jpsi_ta.txt
+    10211: ("a(0)(1450)+", 3),  # as jpsi_ta.txt
+    -10211: ("a(0)(1450)-", -3),  # as jpsi_ta.txt
+    10221: ("f_0(1370)", 0),  # as jpsi_ta.txt
     10222: ("sigma_0", 0),
+    10331: ("f(0)(1710)", 0),  # as jpsi_ta.txt
+    10335: ("eta(2)(1870)", 0),  # as jpsi_ta.txt
     10315: ("K_20", 0),
     -10315: ("anti-K_20", 0),
     10325: ("K_2+", 3),
@@ -68,7 +75,7 @@ TOPOANA_NAME_OVERRIDES: dict[int, tuple[str, int]] = {
     40113: ("rho(3S)0", 0),
     40213: ("rho(3S)+", 3),
     -40213: ("rho(3S)-", -3),
-    50221: ("f_0(1500)", 0),
+    50221: ("f_0(2020)", 0),  # as jpsi_ta.txt
     8000008: ("f_0(1800)", 0),
     8000018: ("f_2(1810)", 0),
     8000313: ("K*(1410)0", 0),
@@ -92,6 +99,7 @@ TOPOANA_NAME_OVERRIDES: dict[int, tuple[str, int]] = {
     9040221: ("eta(1760)", 0),
     9040225: ("f_2(1910)", 0),
     9040443: ("psi(4360)", 0),
+    9050225: ("f(2)(1950)", 0),  # as jpsi_ta.txt
     9060221: ("f_0(2100)", 0),
     9070221: ("f_0(2200)", 0),
     9070225: ("f_2(2150)", 0),

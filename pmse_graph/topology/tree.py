@@ -42,7 +42,6 @@ import numpy as np
 from pmse_graph.errors import DataError
 from pmse_graph.topology.names import (
     E_MINUS,
-    FSR_PHOTON,
     GENERAL_FSR_PHOTON,
     PHOTON,
     PI0,

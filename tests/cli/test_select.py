@@ -77,3 +77,16 @@ def test_select_rejects_unknown_fit(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert "fit" in result.output
+
+
+def test_select_truncated_file_names_file(tmp_path: Path) -> None:
+    path = generate(tmp_path)
+    truncated = tmp_path / "truncated.root"
+    data = path.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+
+    result = runner.invoke(app, ["select", str(truncated), "--out", str(tmp_path / "out"), "--no-progress"])
+
+    assert result.exit_code == 1, result.output
+    assert "truncated.root" in result.output
+    assert "Traceback" not in result.output

@@ -48,8 +48,12 @@ def photon(x: float = 0.0, y: float = 80.0, z: float = 20.0, *, energy: float = 
 
 
 def write_besiii(path: Path, events: list[list[dict]], *, float_dtype=np.float32, tree: str = "evt",
-                 drop_branches: tuple[str, ...] = (), first_event: int = 0, run: int = 1) -> Path:
-    """Write ``events`` (lists of track dicts, charged first) as a BESIII-format ntuple."""
+                 drop_branches: tuple[str, ...] = (), first_event: int = 0, run: int = 1,
+                 event_branches: dict[str, np.ndarray] | None = None) -> Path:
+    """Write ``events`` (lists of track dicts, charged first) as a BESIII-format ntuple.
+
+    ``event_branches`` replaces per-event branches (``nCharged``, ``topo_tree_id``, ``event``, ...).
+    """
     num = len(events)
     fields = {}
     for name in TRACK_BRANCHES:
@@ -68,6 +72,7 @@ def write_besiii(path: Path, events: list[list[dict]], *, float_dtype=np.float32
         "topo_tree_id": np.arange(num, dtype=np.int32) % 3, "topo_fs_id": np.arange(num, dtype=np.int32) % 2,
         "tracks": ak.zip(fields) if fields else None,
     }
+    branches.update(event_branches or {})
     branches = {name: value for name, value in branches.items() if name not in drop_branches and value is not None}
     with uproot.recreate(path) as handle:
         handle.mktree(tree, {name: value.type if isinstance(value, ak.Array) else value.dtype for name, value in branches.items()},

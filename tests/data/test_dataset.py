@@ -108,3 +108,32 @@ def test_rank_sharding(files, schema, standardizer, monkeypatch):
     monkeypatch.undo()
     assert sum(len(ids) for ids in per_rank) == 300
     assert set.union(*per_rank) == set(event_ids(EventDataset(files, schema, standardizer, split="all")))
+
+
+def test_one_file_shards_by_events(files, schema, standardizer, monkeypatch):
+    import pmse_graph.data.dataset as module
+
+    # 1 file of 150 events, 4 ranks x 2 workers = 8 shards, read units larger than the file
+    dataset = EventDataset(files[:1], schema, standardizer, split="all", batch_size=7, step_size=1000, seed=2)
+    shards = [dataset.shard_ranges(shard=shard, num_shards=8) for shard in range(8)]
+    sizes = [sum(stop - start for _, start, stop in units) for units in shards]
+    assert sizes == [18, 19, 19, 19, 18, 19, 19, 19]
+    per_shard = []
+    for rank in range(4):
+        for worker in range(2):
+            monkeypatch.setattr(module, "shard_info", lambda rank=rank, worker=worker: (rank * 2 + worker, 8))
+            per_shard.append(event_ids(dataset))
+    monkeypatch.undo()
+    assert all(per_shard), [len(ids) for ids in per_shard]
+    union = [event for ids in per_shard for event in ids]
+    assert len(union) == len(set(union)) == 150
+    assert set(union) == set(event_ids(EventDataset(files[:1], schema, standardizer, split="all")))
+
+
+def test_shard_ranges_cut_units_and_reject_bad_shards(files, schema, standardizer):
+    dataset = EventDataset(files, schema, standardizer, split="all", step_size=40, shuffle_buffer=0)
+    units = dataset.shard_ranges(shard=1, num_shards=2)
+    # entries 150-299 of the two files: the whole second file, in units of at most 40
+    assert units == [(1, 0, 40), (1, 40, 80), (1, 80, 120), (1, 120, 150)]
+    with pytest.raises(ConfigError, match="shard must be"):
+        dataset.shard_ranges(shard=2, num_shards=2)

@@ -168,3 +168,23 @@ def test_padded_matches_graph(chunk_and_standardizer, schema):
     assert torch.equal(padded.event_id, batch.event_id)
     with pytest.raises(ValueError, match="max_nodes >= 4"):
         to_padded(batch, max_nodes=3)
+
+
+def test_large_events_get_knn_edges(tmp_path, schema, caplog):
+    rng = np.random.default_rng(1)
+    big = [charged_track(*rng.normal(0, 0.5, 3)) for _ in range(10)]
+    path = write_besiii(tmp_path / "large.root", [big, [charged_track(), photon()], big[:5]])
+    (chunk,) = list(iterate_chunks(path, schema))
+    standardizer = Standardizer.from_schema(schema).fit([chunk])
+    with caplog.at_level("WARNING", logger="pmse_graph.data.graphs"):
+        guarded = build_batch(chunk, standardizer, schema=schema, k=3, max_complete_nodes=6)
+    assert "1 of 3 events have more than 6 particles" in caplog.text
+    # the 10-particle event keeps 3 in-edges per node; the others stay complete
+    assert guarded.edge_index.shape[1] == 10 * 3 + 2 + 5 * 4
+    knn = build_batch(chunk, standardizer, schema=schema, graph="knn", k=3)
+    complete = build_batch(chunk, standardizer, schema=schema, max_complete_nodes=None)
+    assert torch.equal(guarded.edge_index[:, :30], knn.edge_index[:, :30])
+    assert torch.equal(guarded.edge_index[:, 30:], complete.edge_index[:, 90:])
+    assert torch.equal(guarded.edge_attr[30:], complete.edge_attr[90:])
+    with pytest.raises(ConfigError, match="max_complete_nodes"):
+        build_batch(chunk, standardizer, schema=schema, max_complete_nodes=0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import awkward as ak
 import numpy as np
@@ -10,9 +11,11 @@ import pytest
 import uproot
 
 from tests.data.ntuple_writer import MISSING, charged_track, photon, three_events, write_besiii
-from pmse_graph.data.reader import ReadStats, iterate_chunks
+from pmse_graph.data.conditions import emc_geometry
+from pmse_graph.data.reader import ReadStats, iterate_chunks, source_hash
 from pmse_graph.data.schema import load_schema
 from pmse_graph.errors import ConfigError, DataError
+from pmse_graph.physics.helix import impact_on_cylinder
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +119,11 @@ def test_neutral_momentum_from_shower(besiii_file, schema):
 
 
 def test_stored_and_computed_conditions(tmp_path, schema):
+    # the first track (pt 0.36 GeV/c, helix radius 120 cm) bends by about 23 degrees before the EMC
+    geometry = emc_geometry("besiii")
+    impact = impact_on_cylinder(vertex=np.array([[0.0, 0.0, 0.5]]), momentum=np.array([[0.3, 0.2, 0.4]]),
+                                charge=np.array([1.0]), field_tesla=geometry.field_tesla,
+                                radius_cm=geometry.radius_cm, half_length_cm=geometry.half_length_cm)
     events = [[
         charged_track(0.3, 0.2, 0.4),
         charged_track(0.1, 0.1, 0.9, q=-1),                       # |cos theta| 0.988: fails the polar-angle cut
@@ -125,15 +133,21 @@ def test_stored_and_computed_conditions(tmp_path, schema):
         photon(0.0, 30.0, 100.0, energy=0.2),                      # |cos| 0.958: outside the endcap window
         photon(0.0, 50.0, 100.0, energy=0.2),                      # |cos| 0.894: endcap, good
         photon(0.0, 80.0, 20.0, emc_time=20.0),                    # out of time
-        photon(94 * 0.3 / 0.5385, 94 * 0.2 / 0.5385, 94 * 0.4 / 0.5385),  # on top of the first track
-    ]]
+        photon(94 * 0.3 / 0.5385, 94 * 0.2 / 0.5385, 94 * 0.4 / 0.5385),  # along the first track's momentum: good
+        photon(*impact.position[0]),                               # on the first track's EMC impact point
+    ], [charged_track(0.3, 0.2, 0.4), photon(94 * 0.3 / 0.5385, 94 * 0.2 / 0.5385, 94 * 0.4 / 0.5385)]]
     path = write_besiii(tmp_path / "conditions.root", events)
     (stored,), _ = read_all([path], schema)
-    assert stored.cond.tolist() == [[3, 6, 3, 6]]
+    assert stored.cond.tolist() == [[3, 7, 3, 7], [1, 1, 1, 1]]
 
     computing = schema.model_copy(update={"conditions": {}})
     (computed,), _ = read_all([path], computing)
-    assert computed.cond.tolist() == [[3, 6, 1, 2]]
+    assert computed.cond.tolist() == [[3, 7, 1, 3], [1, 1, 1, 1]]
+
+    # without a detector configuration the isolation falls back to the momentum direction
+    by_momentum = computing.model_copy(update={"selection": computing.selection.model_copy(update={"detector": None})})
+    (fallback,), _ = read_all([path], by_momentum)
+    assert fallback.cond.tolist() == [[3, 7, 1, 3], [1, 1, 1, 0]]
 
 
 def test_fixed_size_branches(tmp_path):
@@ -198,7 +212,8 @@ def test_hzz_collections_join(shared_data):
     isolation = schema.flag_groups.index("isolation")
     jets = np.asarray(tree["NJet"].array(library="np"))[counts > 0]
     assert int((~chunk.present[:, isolation]).sum()) == int(jets.sum())
-    assert chunk.event_id[0] == 0
+    # no event branch: ids come from the file name and the entry
+    assert chunk.event_id[0] == (source_hash("uproot-HZZ.root") << 32) | int(np.flatnonzero(counts > 0)[0])
     assert (chunk.y == -1).all()
 
 
@@ -222,3 +237,39 @@ def test_topoana_truth_counts_match_nmcps(shared_data, tmp_path, name):
     first = chunks[0]
     assert first.continuous[first.offsets[:-1], 0].tolist()[:5] == [443.0] * 5
     assert (first.continuous[first.offsets[:-1], 1] == -1).all()
+
+
+@pytest.mark.parametrize(("branch", "value", "expected"), [
+    ("nCharged", math.nan, "branch 'nCharged' is nan at entry 1"),
+    ("nGoodNeutral", -1.0, "branch 'nGoodNeutral' is -1.0 at entry 1"),
+    ("topo_tree_id", math.inf, "branch 'topo_tree_id' is inf at entry 1"),
+    ("topo_fs_id", 1.5, "branch 'topo_fs_id' is 1.5 at entry 1"),
+    ("event", math.nan, "branch 'event' is nan at entry 1"),
+])
+def test_invalid_per_event_values(tmp_path, schema, branch, value, expected):
+    good = {"nCharged": 2.0, "nGoodNeutral": 1.0, "topo_tree_id": 1.0, "topo_fs_id": 0.0, "event": 7.0}[branch]
+    column = np.array([good, value, good], dtype=np.float64)
+    path = write_besiii(tmp_path / "bad_event_branch.root", three_events(), event_branches={branch: column})
+    with pytest.raises(DataError, match=re.escape(expected)) as caught:
+        read_all([path], schema)
+    assert "bad_event_branch.root" in str(caught.value)
+
+    (chunk,), stats = read_all([path], schema, nonfinite="drop-event")
+    assert chunk.entry.tolist() == [0, 2]
+    assert stats.dropped_nonfinite == 1
+    assert stats.nonfinite_branches == {branch: 1}
+    assert "entry 1" in stats.first_invalid[branch]
+
+
+def test_event_ids_without_event_branch_follow_file_names(tmp_path):
+    schema = load_schema("besiii").model_copy(update={"event_number": None, "run_number": None})
+    first = write_besiii(tmp_path / "a.root", three_events())
+    second = write_besiii(tmp_path / "b.root", three_events()[:2])
+    forward = np.concatenate([chunk.event_id for chunk in read_all([first, second], schema)[0]])
+    backward = np.concatenate([chunk.event_id for chunk in read_all([second, first], schema)[0]])
+    assert sorted(forward.tolist()) == sorted(backward.tolist())
+    assert len(set(forward.tolist())) == 5
+    (only_first,), _ = read_all([first], schema)
+    assert only_first.event_id.tolist() == forward[:3].tolist()
+    assert only_first.event_id[1] == (source_hash("a.root") << 32) | 1
+    assert source_hash(str(tmp_path / "x" / "a.root")) == source_hash("a.root") != source_hash("b.root")

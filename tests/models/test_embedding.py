@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from pmse_graph.models.embedding import EdgeEmbedding, NodeEmbedding
@@ -45,3 +46,44 @@ def test_edge_embedding_appends_self_loops(batch):
     loops = torch.arange(batch.num_nodes)
     torch.testing.assert_close(edge_index[:, num_edges:], torch.stack([loops, loops]))
     torch.testing.assert_close(edge_embedding[num_edges:], embedding.self_loop_embedding.detach().expand(batch.num_nodes, -1))
+
+
+def test_edge_features_scaled_by_name():
+    from pmse_graph.data.schema import load_schema
+    from pmse_graph.models import ModelInputSpec
+    from pmse_graph.models.embedding import EDGE_FEATURE_SCALES, PAIR_LOG_FLOOR
+
+    spec = ModelInputSpec.from_schema(load_schema("besiii"))
+    assert spec.edge_feature_names[:2] == ("log_m2", "cos_angle")
+    embedding = EdgeEmbedding(num_edge_features=spec.num_edge_features, out_dim=8, feature_names=spec.edge_feature_names)
+    assert set(spec.edge_feature_names) <= set(EDGE_FEATURE_SCALES)
+
+    # the extreme values the pair features take: the log clamp floor, the largest time difference
+    extremes = {"log_m2": PAIR_LOG_FLOOR, "log_kt": PAIR_LOG_FLOOR, "log_z": PAIR_LOG_FLOOR, "cos_angle": -1.0, "sin_angle": 1.0,
+                "shower_log_distance": 5.0, "shower_time_difference": -29.0, "both_showers": 1.0}
+    edge_attr = torch.tensor([[extremes[name] for name in spec.edge_feature_names]])
+    scaled = edge_attr * embedding.input_scale
+    assert scaled.abs().max() <= 2.5
+    assert float(scaled[0, spec.edge_feature_names.index("log_kt")]) == pytest.approx(-2.0)
+
+    # the MLP receives the scaled columns, and the factors are part of the state dict
+    first_layer = embedding.mlp[0]
+    seen = []
+    handle = first_layer.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    embedding(edge_attr, torch.tensor([[0], [1]]), num_nodes=2, add_self_loops=False)
+    handle.remove()
+    assert torch.allclose(seen[0], scaled)
+    assert torch.equal(embedding.state_dict()["input_scale"], embedding.input_scale)
+
+
+def test_edge_embedding_without_names_leaves_columns_unscaled():
+    embedding = EdgeEmbedding(num_edge_features=3, out_dim=4)
+    assert torch.equal(embedding.input_scale, torch.ones(3))
+
+
+def test_spec_rejects_wrong_number_of_edge_feature_names():
+    from pmse_graph.errors import ConfigError
+    from pmse_graph.models import ModelInputSpec
+
+    with pytest.raises(ConfigError, match="one edge feature name per edge_attr column"):
+        ModelInputSpec(num_node_features=2, categorical_cardinalities=(3,), num_edge_features=2, edge_feature_names=("log_m2",))

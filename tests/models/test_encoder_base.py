@@ -49,3 +49,39 @@ def test_check_batch_integer_features(spec, batch):
 
     with pytest.raises(DataError, match="'x' must be floating point"):
         encoder(batch)
+
+
+def graph_break_frames(encoder, batch) -> tuple[int, list[str]]:
+    """Count dynamo's graph breaks in one forward and list the functions they happened in."""
+    torch._dynamo.reset()
+    try:
+        explanation = torch._dynamo.explain(encoder)(batch, None)
+    finally:
+        torch._dynamo.reset()
+    frames = [frame.name for reason in explanation.break_reasons for frame in reason.user_stack]
+    return explanation.graph_break_count, frames
+
+
+def test_sparse_graph_encoder_compiles_without_graph_break(spec, batch):
+    encoder = build_encoder(small_config(kind="graph"), spec)
+
+    count, frames = graph_break_frames(encoder, batch)
+
+    assert count == 0, frames
+
+
+def test_transformer_graph_breaks_are_not_in_check_batch(spec, batch):
+    # padding to (num_graphs, N) needs N from the data (to_dense_batch), a break that remains
+    encoder = build_encoder(small_config(kind="transformer"), spec)
+
+    _, frames = graph_break_frames(encoder, batch)
+
+    assert "check_batch" not in frames
+
+
+def test_check_batch_still_runs_eagerly(spec, batch):
+    from pmse_graph.models.base import check_batch
+
+    batch.x_cat[0, 0] = -1
+    with pytest.raises(DataError, match="outside"):
+        check_batch(batch, spec, None)

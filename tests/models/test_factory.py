@@ -40,3 +40,15 @@ def test_match_transformer_width_is_closest(spec):
         other = count_parameters(build_encoder(matched.model_copy(update={"width": neighbour}), spec))
         assert abs(count - target) <= abs(other - target)
     assert abs(count - target) / target < 0.05
+
+
+def test_match_transformer_width_accepts_dense_graph_attention(spec):
+    sparse = EncoderConfig(kind="graph", width=64, depth=2, heads=4, graph_attention="sparse")
+    dense = sparse.model_copy(update={"graph_attention": "dense"})
+
+    matched = match_transformer_width(dense, spec)
+
+    assert matched.kind == "transformer"
+    assert matched.graph_attention == "sparse"
+    # both attention paths share their parameters, so they match the same width
+    assert matched.width == match_transformer_width(sparse, spec).width

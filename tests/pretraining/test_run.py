@@ -9,7 +9,7 @@ import torch
 import yaml
 
 from tests.pretraining.generated_ntuples import write_generated
-from pmse_graph.errors import ConfigError
+from pmse_graph.errors import ConfigError, DataError
 from pmse_graph.pretraining.metrics import read_metrics
 from pmse_graph.pretraining.run import run_pretraining
 from tests.pretraining.pretrain_batches import tiny_config
@@ -89,5 +89,56 @@ def test_run_folder_guards(generated_files, tmp_path):
         run_pretraining(config=short_config(), data=[str(generated_files)], out=run_dir, resume=True)
     (run_dir / "checkpoints").mkdir(parents=True)
     (run_dir / "checkpoints" / "last.pt").write_bytes(b"")
+    with pytest.raises(ConfigError, match="already contains a run"):
+        run_pretraining(config=short_config(), data=[str(generated_files)], out=run_dir)
+
+
+def test_new_run_refits_stale_standardiser(generated_files, tmp_path):
+    # a failed start (batch larger than the data) leaves a standardiser fitted on both files
+    run_dir = tmp_path / "run"
+    with pytest.raises(DataError, match="fewer than one batch"):
+        run_pretraining(config=short_config(**{"data.batch_size": 100_000}), data=[str(generated_files)], out=run_dir)
+    stale = (run_dir / "standardizer.json").read_text()
+
+    # a new run on one file into that folder fits its own, equal to a fit in a fresh folder
+    config = short_config(epochs=1, **{"data.steps_per_epoch": 1})
+    run_pretraining(config=config, data=[str(generated_files / "part1.root")], out=run_dir)
+    run_pretraining(config=config, data=[str(generated_files / "part1.root")], out=tmp_path / "fresh")
+    refitted = (run_dir / "standardizer.json").read_text()
+    assert refitted != stale
+    assert refitted == (tmp_path / "fresh" / "standardizer.json").read_text()
+
+
+def test_resume_rejects_changed_settings(generated_files, tmp_path):
+    run_dir = tmp_path / "run"
+    data = [str(generated_files / "part0.root")]
+    config = short_config(epochs=1, **{"data.steps_per_epoch": 1})
+    run_pretraining(config=config, data=data, out=run_dir)
+    original = (run_dir / "config.yaml").read_text()
+    standardizer = (run_dir / "standardizer.json").read_text()
+
+    changed = short_config(epochs=2, **{"data.steps_per_epoch": 1, "data.batch_size": 16, "optim.lr": 1e-3})
+    with pytest.raises(ConfigError) as error:
+        run_pretraining(config=changed, data=data, out=run_dir, resume=True)
+    message = str(error.value)
+    assert "data.batch_size: 32 -> 16" in message
+    assert "optim.lr: 0.003 -> 0.001" in message
+    assert "epochs:" not in message  # growing epochs is allowed
+    with pytest.raises(ConfigError, match="epochs may only grow"):
+        run_pretraining(config=short_config(epochs=2, **{"data.steps_per_epoch": 1}), data=data, out=run_dir / "longer")
+        run_pretraining(config=config, data=data, out=run_dir / "longer", resume=True)
+
+    # extending the epochs continues the run; config.yaml and the standardiser stay as they were
+    result = run_pretraining(config=config.model_copy(update={"epochs": 2}), data=data, out=run_dir, resume=True)
+    assert result.status == "completed"
+    assert result.step == 2
+    assert (run_dir / "config.yaml").read_text() == original
+    assert (run_dir / "standardizer.json").read_text() == standardizer
+
+
+def test_new_run_rejected_after_training_began(generated_files, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.jsonl").write_text("")
     with pytest.raises(ConfigError, match="already contains a run"):
         run_pretraining(config=short_config(), data=[str(generated_files)], out=run_dir)

@@ -121,3 +121,41 @@ def test_lower_losses_on_repeated_batches(tmp_path):
     first, last = result.epoch_losses[0], result.epoch_losses[-1]
     for name in ("loss_reconstruction", "loss_supcon", "loss_msn"):
         assert last[name] < first[name], name
+
+
+def epoch_records(run_dir: Path) -> list[dict]:
+    return [record for record in read_metrics(run_dir / "metrics.jsonl") if record["kind"] == "epoch"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted_run(tmp_path_factory):
+    """Epoch records and summaries of a two-epoch run without interruption."""
+    run_dir = tmp_path_factory.mktemp("uninterrupted")
+    result = make_trainer(run_dir, source=epoch_source()).fit()
+    return epoch_records(run_dir), result.epoch_losses
+
+
+@pytest.mark.parametrize("interrupt_at", [2, 3], ids=["mid-epoch", "last-step"])
+def test_interrupted_epoch_summary_matches_uninterrupted(tmp_path, interrupt_at, uninterrupted_run):
+    expected, reference_losses = uninterrupted_run
+
+    # SIGINT while the batch of step 2 or 3 (the last) of epoch 0 is produced, then --resume
+    counter = [0]
+    interrupted = make_trainer(tmp_path / "resumed", source=epoch_source(interrupt_at=interrupt_at, counter=counter))
+    result = interrupted.fit()
+    assert result.status == "interrupted"
+    assert result.step == interrupt_at
+    resumed = make_trainer(tmp_path / "resumed", source=epoch_source())
+    resumed_result = resumed.fit(resume=True)
+    assert resumed_result.status == "completed"
+
+    # the epoch-0 summary is written once and averages all three steps, as without interruption
+    summaries = result.epoch_losses + resumed_result.epoch_losses
+    assert len(summaries) == 2
+    records = epoch_records(tmp_path / "resumed")
+    assert [record["epoch"] for record in records] == [0, 1]
+    for got, want, summary, reference_summary in zip(records, expected, summaries, reference_losses):
+        assert got["events"] == want["events"] == 12 * STEPS_PER_EPOCH
+        for name in ("loss", "loss_reconstruction", "loss_supcon", "loss_msn"):
+            assert got[name] == pytest.approx(want[name], rel=1e-6), name
+            assert summary[name] == pytest.approx(reference_summary[name], rel=1e-6), name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -149,3 +151,23 @@ def test_negative_count_raises(model):
 
 def test_table_cached_between_models():
     assert load_dec_file() is load_dec_file()
+
+
+def test_missing_light_blocks_decay_as_in_default_table(tmp_path, caplog):
+    path = tmp_path / "user.dec"
+    path.write_text("Decay J/psi\n0.5 omega pi0 PHSP;\n0.5 phi eta PHSP;\nEnddecay\nEnd\n")
+    with caplog.at_level(logging.WARNING, logger="pmse_graph.simulation.decay_model"):
+        model = DecayModel.from_dec_file(path)
+    adopted = [record for record in caplog.records if "decay as in the default table" in record.getMessage()]
+    assert len(adopted) == 1
+    for name in ("pi0", "omega", "phi", "eta"):
+        assert name in adopted[0].getMessage()
+    assert model.undecayed == set()
+
+    indices, catalogue = model.sample(2000, np.random.default_rng(1))
+    decayed = set()
+    for template in (catalogue[int(i)] for i in np.unique(indices)):
+        leaves = template.pdg[template.is_final]
+        assert all(abs(int(code)) in STABLE_PDG or code == PHOTOS_PDG for code in leaves), template.pdg
+        decayed.update(int(code) for code in template.pdg[~template.is_final])
+    assert {111, 221, 223, 333} <= decayed

@@ -50,8 +50,14 @@ def test_besiii_table_fractions(shared_data):
 
 
 def test_besiii_unknown_particle_raises(shared_data):
-    with pytest.raises(ConfigError, match=r"BES_DECAY_v145\.DEC:7924: no mass known for 'phi\(2170\)'"):
+    with pytest.raises(ConfigError, match=r"BES_DECAY_v145\.DEC:7924: no mass known for 'phi\(2170\)'.*--unknown-particles drop"):
         load_dec_file(shared_data / "decay" / "BES_DECAY_v145.DEC")
+
+
+def test_no_jpsi_block_raises(tmp_path):
+    path = write_dec(tmp_path, "Decay rho0\n1.0 pi+ pi- VSS;\nEnddecay\nEnd\n")
+    with pytest.raises(ConfigError, match=r"test\.dec: the DEC file has no J/psi block"):
+        load_dec_file(path)
 
 
 def test_unknown_particle_names_line(tmp_path):

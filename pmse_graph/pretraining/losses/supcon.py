@@ -92,9 +92,15 @@ def supcon_loss(
             negative_weights = torch.softmax(hardness, dim=1).nan_to_num(0.0) * num_negatives
             weights = torch.where(negative, negative_weights, weights)
 
-    # 4. log-probability of each pair against the weighted contrast set (max-shifted for stability)
-    shifted = logits - logits.max(dim=1, keepdim=True).values.detach()
-    denominator = (weights * torch.exp(shifted)).sum(dim=1, keepdim=True)
+    # 4. log-probability of each pair against the weighted contrast set, shifted by the row maximum
+    # over the contrast set only. The anchor's own logit 1/T is the largest of its row, so a shift
+    # by it would underflow every other exp() to 0 at small T and give log(0), then NaN.
+    row_max = logits.masked_fill(~not_self, float("-inf")).max(dim=1, keepdim=True).values.detach()
+    shifted = logits - row_max
+    # the self term is excluded by exp(-inf) = 0 rather than by its weight 0, since exp(1/T - max)
+    # overflows to inf at small T and 0 * inf is NaN
+    contrast = torch.exp(shifted.masked_fill(~not_self, float("-inf")))
+    denominator = (weights * contrast).sum(dim=1, keepdim=True)
     log_prob = shifted - torch.log(denominator)
 
     # 5. mean over each anchor's positives, then over anchors with a positive

@@ -16,7 +16,6 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from pmse_graph.config import StrictModel, load_config
-from pmse_graph.errors import ConfigError
 from pmse_graph.resources import config_path
 
 DEFAULT_CONFIG_NAME = "besiii.yaml"

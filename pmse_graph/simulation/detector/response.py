@@ -226,7 +226,18 @@ class DetectorResponse:
         )
         num_charged = np.bincount(track_event, minlength=num_events).astype(np.int32)
         num_neutral = np.bincount(neutrals.event, minlength=num_events).astype(np.int32)
-        track_reaches_emc = impact.reached[tracked]
+        # photon isolation uses the reconstructed tracks extrapolated from (0, 0, vz0) to the EMC,
+        # as an analysis of the ntuple does, so readers can recompute the count from the branches
+        track_start = np.zeros((tracks.momentum.shape[0], 3))
+        track_start[:, 2] = tracks.vz0
+        track_impact = impact_on_cylinder(
+            vertex=track_start,
+            momentum=tracks.momentum,
+            charge=particles.charge[tracked],
+            field_tesla=field,
+            radius_cm=cfg.emc.barrel_radius_cm,
+            half_length_cm=cfg.emc.endcap_z_cm,
+        )
         output: dict[str, np.ndarray | ak.Array] = {
             "nTracks": num_charged + num_neutral,
             "nCharged": num_charged,
@@ -244,8 +255,8 @@ class DetectorResponse:
                 energy=neutrals.energy,
                 position=neutrals.position,
                 time=neutrals.time,
-                track_event=track_event[track_reaches_emc],
-                track_position=impact.position[tracked][track_reaches_emc],
+                track_event=track_event[track_impact.reached],
+                track_position=track_impact.position[track_impact.reached],
                 config=cfg.selection.good_photon,
                 num_events=num_events,
             ),

@@ -31,6 +31,30 @@ def test_supcon_temperature_scales_logits():
     assert float(result.loss) == pytest.approx((anchor_0 + anchor_1) / 2, rel=1e-6)
 
 
+@pytest.mark.parametrize("temperature", [0.005, 1e-4])
+@pytest.mark.parametrize("beta", [0.0, 2.0])
+def test_supcon_finite_at_small_temperature(temperature, beta):
+    # the anchor's own similarity 1/T must not set the max shift, or every other exp() underflows
+    generator = torch.Generator().manual_seed(0)
+    features = torch.randn(256, 128, generator=generator, requires_grad=True)
+    labels = torch.randint(0, 40, (256,), generator=generator)
+
+    result = supcon_loss(features, labels, temperature=temperature, hard_negative_beta=beta)
+    result.loss.backward()
+
+    assert torch.isfinite(result.loss)
+    assert torch.isfinite(features.grad).all()
+
+
+def test_supcon_small_temperature_hand_computed():
+    # anchor 0: positive at cos 0, negative at cos -1; anchor 1: both at cos 0
+    temperature = 0.005
+    result = supcon_loss(POINTS[:3], torch.tensor([0, 0, 1]), temperature=temperature)
+    anchor_0 = math.log1p(math.exp(-1.0 / temperature))
+    anchor_1 = math.log(2.0)
+    assert float(result.loss) == pytest.approx((anchor_0 + anchor_1) / 2, rel=1e-6)
+
+
 def test_supcon_hard_negative_weights():
     beta = 2.0
     labels = torch.tensor([0, 0, 1, 2])
