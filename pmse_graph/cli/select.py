@@ -62,6 +62,10 @@ def select(
             precision = "n/a" if entry["precision"] is None else f"{entry['precision']:.3f}"
             recall = "n/a" if entry["recall"] is None else f"{entry['recall']:.3f}"
             typer.echo(f"  {name:<12} precision {precision}  recall {recall}")
+    target = report.metrics.get("precision_target")
+    if target:
+        for line in target["lines"]:
+            typer.echo(line)
     typer.echo(f"Wrote {', '.join(path.name for path in report.paths.values())} to {out}")
 
 

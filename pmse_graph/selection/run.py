@@ -7,7 +7,10 @@
   ``m_plus``, ``m_minus`` and ``truth`` (class, "other", or "unknown" without a topology table);
 - ``cutflow.csv``: events in, failed and remaining per step at the working point;
 - ``metrics.json``: class fractions, per-class precision, recall and F1 at the working point,
-  and with a scan the same per tightness plus the recall at 99% precision;
+  and with a scan the same per tightness plus the recall at 99% precision. With truth classes,
+  ``precision_target`` names the classes that reach 99% precision. It also gives each class's
+  highest precision, the classes that contaminate it there, and a one-line ``statement``.
+  All of this covers the scan, or the working point alone without one;
 - ``precision_recall.png`` (with a scan) and ``selection_config.yaml`` (the resolved cuts).
 """
 
@@ -30,7 +33,14 @@ from pmse_graph.config import atomic_write_text, dump_yaml
 from pmse_graph.errors import DataError
 from pmse_graph.selection.candidates import iterate_candidates, validate_inputs
 from pmse_graph.selection.config import SelectionCuts
-from pmse_graph.selection.evaluate import class_fractions, class_metrics, has_truth, plot_precision_recall, recall_at_precision
+from pmse_graph.selection.evaluate import (
+    class_fractions,
+    class_metrics,
+    has_truth,
+    plot_precision_recall,
+    precision_target,
+    recall_at_precision,
+)
 from pmse_graph.selection.fits import fit_events
 from pmse_graph.selection.selection import cut_flow, decide, truth_classes
 from pmse_graph.simulation.detector.config import load_detector_config
@@ -145,6 +155,9 @@ def run_selection(
         metrics["scan"] = scan_points
         if has_truth(truth):
             metrics["recall_at_99_precision"] = recall_at_precision(scan_points)
+    if has_truth(truth):
+        evaluated = scan_points if scan else [{"tightness": tightness, "classes": metrics["working_point"]["classes"]}]
+        metrics["precision_target"] = precision_target(evaluated, fractions=metrics["class_fractions"])
 
     # outputs, each written atomically
     out = Path(out_dir)

@@ -4,10 +4,15 @@ Steps, in order (each event's reason is the first one it fails):
 
 1. exactly two good charged tracks; 2. net charge 0; 3. pion identification (optional);
 4. at least two good photons; 5. e+e- veto (E/p); 6. mu+mu- veto (MUC depth);
-7. 4C fit with chi2 below the maximum; 8. 5C fit with chi2 below the maximum (or the
-M(gamma gamma) window with ``fit="4C"``); 9. K+K-pi0 veto (lower 4C chi2 as K+K-gamma gamma);
-10. gamma pi+pi- veto (lower chi2 with one photon); 11. extra-photon veto (lower chi2 with
-three photons); 12. mass classification.
+7. K+K-pi0 veto (lower 4C chi2 as K+K-gamma gamma); 8. gamma pi+pi- veto (lower chi2 with
+one photon); 9. extra-photon veto (lower chi2 with three photons); 10. 4C fit with chi2
+below the maximum; 11. 5C fit with chi2 below the maximum (or the M(gamma gamma) window
+with ``fit="4C"``); 12. mass classification.
+
+The three hypothesis vetoes come before the chi2 maximum on purpose. Under the pion
+hypothesis, a K+K-pi0 event's 4C chi2 is usually above the maximum, so a veto placed
+after that cut would reject almost no event, and the cut flow would hide what it does. The
+selected events are the same in either order, since an event must pass every step.
 
 Classification uses the distances of ``M(pi+pi-)``, ``M(pi-pi0)`` and ``M(pi+pi0)`` from
 m(rho). The nearest band wins when it lies within Delta and beats the second nearest by the
@@ -41,6 +46,8 @@ TRUTH_TREES: dict[str, str] = {
     "J/psi --> pi0 pi+ pi-": "pi+ pi- pi0",
 }
 """Decay-tree strings (TopoAna convention, pi0 -> gamma gamma dropped) of the truth classes."""
+PHOTOS_PHOTON = "gammaf"
+"""Name of a PHOTOS radiation photon in the decay-tree strings (:mod:`pmse_graph.topology.names`)."""
 
 STEPS: tuple[tuple[str, str], ...] = (
     ("two good tracks", "not exactly two good charged tracks"),
@@ -49,11 +56,11 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("two good photons", "fewer than two good photons"),
     ("e+e- veto", "E/p above the e+e- veto"),
     ("mu+mu- veto", "MUC depth above the mu+mu- veto"),
-    ("4C fit", "no 4C fit below the chi2 maximum"),
-    ("5C fit or pi0 window", "no 5C fit below the chi2 maximum or M(gamma gamma) outside the pi0 window"),
     ("K+K-pi0 veto", "lower chi2 as K+K-gamma gamma"),
     ("gamma pi+pi- veto", "lower chi2 with one photon"),
     ("extra-photon veto", "lower chi2 with three photons"),
+    ("4C fit", "no 4C fit below the chi2 maximum"),
+    ("5C fit or pi0 window", "no 5C fit below the chi2 maximum or M(gamma gamma) outside the pi0 window"),
     ("mass classification", "masses between the rho bands and the non-resonant region"),
 )
 """``(step name, reason given to events that fail it)`` in cut-flow order."""
@@ -93,11 +100,11 @@ def step_passes(frame: pd.DataFrame, cuts: SelectionCuts, tight: TightCuts) -> l
         frame["num_good_photons"].to_numpy() >= 2,
         frame["max_eop"].to_numpy() <= cuts.max_eop,
         frame["max_muc_depth"].to_numpy() <= cuts.max_muc_depth_cm,
-        chi2_4c < tight.max_chi2,
-        second_fit,
         ~(frame["chi2_kk"].to_numpy() < chi2_4c),
         ~(frame["chi2_1gamma"].to_numpy() < chi2_4c),
         ~(frame["chi2_3gamma"].to_numpy() < chi2_4c),
+        chi2_4c < tight.max_chi2,
+        second_fit,
         selected >= 0,
     ]
 
@@ -156,16 +163,36 @@ def cut_flow(decision: Decision) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def without_photos_photons(tree: str) -> str:
+    """Return a decay-tree string with the PHOTOS radiation photons (``gammaf``) removed.
+
+    ``"J/psi --> pi0 rho0; rho0 --> pi+ pi- gammaf"`` becomes
+    ``"J/psi --> pi0 rho0; rho0 --> pi+ pi-"``. Other photons, such as the ``gammaF`` of a
+    radiative decay, stay, because they change the physics of the event.
+    """
+    decays = []
+    for decay in tree.split("; "):
+        parent, arrow, daughters = decay.partition(" --> ")
+        if not arrow:
+            decays.append(decay)
+            continue
+        kept = [name for name in daughters.split(" ") if name != PHOTOS_PHOTON]
+        decays.append(f"{parent} --> {' '.join(kept)}")
+    return "; ".join(decays)
+
+
 def truth_classes(tree_id: np.ndarray, topology: TopologyTable | str | os.PathLike[str] | None) -> np.ndarray:
     """Map decay-tree ids to truth class names through a topology table.
 
-    Trees other than those of :data:`TRUTH_TREES` (including their variants with a PHOTOS
-    photon) give :data:`OTHER`; without a table every event is :data:`UNKNOWN`.
+    A tree counts in a class of :data:`TRUTH_TREES` also when it differs from that class's
+    string only by PHOTOS radiation photons (see :func:`without_photos_photons`): such an
+    event is the same decay with soft final-state radiation, so it is signal. Other trees give
+    :data:`OTHER`; without a table every event is :data:`UNKNOWN`.
     """
     if topology is None:
         return np.full(tree_id.shape[0], UNKNOWN, dtype=object)
     table = topology if isinstance(topology, TopologyTable) else TopologyTable.read_csv(topology)
     frame = table.to_frame()
-    lookup = {int(row.id): TRUTH_TREES.get(row.tree, OTHER) for row in frame.itertuples(index=False)}
+    lookup = {int(row.id): TRUTH_TREES.get(without_photos_photons(row.tree), OTHER) for row in frame.itertuples(index=False)}
     names = np.array([lookup.get(int(value), OTHER) for value in np.unique(tree_id)], dtype=object)
     return names[np.searchsorted(np.unique(tree_id), tree_id)] if tree_id.size else np.zeros(0, dtype=object)

@@ -56,6 +56,11 @@ def test_select_writes_outputs(tmp_path: Path) -> None:
     assert metrics["working_point"]["tightness"] == 0.3
     assert metrics["topology"] == str(path.parent / "topology.csv")
     assert len(pd.read_parquet(out / "selection.parquet")) == 500
+    # metrics.json and the printed summary both state whether 99% precision is reached
+    target = metrics["precision_target"]
+    assert target["lines"][0] in result.output
+    assert "99% precision" in target["lines"][0]
+    assert set(target["reached_by"]) == {name for name, entry in target["classes"].items() if entry["reached"]}
 
 
 def test_select_rejects_bad_tightness(tmp_path: Path) -> None:

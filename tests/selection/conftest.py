@@ -40,6 +40,23 @@ End
 """
 
 
+# backgrounds of the hypothesis vetoes, and rho pi with PHOTOS radiation in the rho decay
+VETO_DEC = """\
+Decay J/psi
+0.4 gamma pi+ pi- PHSP;
+0.4 gamma pi+ pi- pi0 PHSP;
+0.2 pi0 rho0 VSS;
+Enddecay
+Decay rho0
+1.0 pi+ pi- PHOTOS VSS;
+Enddecay
+Decay pi0
+1.0 gamma gamma PHSP;
+Enddecay
+End
+"""
+
+
 @dataclass
 class GeneratedSample:
     """ROOT files and topology table of one generated run."""
@@ -56,5 +73,16 @@ def rho_pi_sample(tmp_path_factory: pytest.TempPathFactory) -> GeneratedSample:
     dec_path.write_text(RHO_PI_DEC)
     model = DecayModel.from_dec_file(dec_path)
     config = SimulationConfig(num_events=NUM_EVENTS, seed=11, chunk_size=2000, events_per_file=2500)
+    summary = simulate(model=model, response=DetectorResponse.from_config(), config=config, out_dir=folder / "sim", progress=False)
+    return GeneratedSample(folder=folder / "sim", paths=summary.paths, topology=summary.topology_path)
+
+
+@pytest.fixture(scope="session")
+def veto_sample(tmp_path_factory: pytest.TempPathFactory) -> GeneratedSample:
+    folder = tmp_path_factory.mktemp("veto")
+    dec_path = folder / "veto.dec"
+    dec_path.write_text(VETO_DEC)
+    model = DecayModel.from_dec_file(dec_path)
+    config = SimulationConfig(num_events=2000, seed=12, chunk_size=2000, events_per_file=2500)
     summary = simulate(model=model, response=DetectorResponse.from_config(), config=config, out_dir=folder / "sim", progress=False)
     return GeneratedSample(folder=folder / "sim", paths=summary.paths, topology=summary.topology_path)

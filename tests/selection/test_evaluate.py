@@ -7,7 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pmse_graph.selection.evaluate import class_fractions, class_metrics, has_truth, plot_precision_recall, recall_at_precision
+from pmse_graph.selection.evaluate import (
+    class_fractions,
+    class_metrics,
+    has_truth,
+    plot_precision_recall,
+    precision_target,
+    recall_at_precision,
+)
 from pmse_graph.selection.selection import CLASSES, NOT_SELECTED, OTHER
 
 RHO_MINUS, RHO_PLUS, RHO_ZERO, NONRESONANT = CLASSES
@@ -27,6 +34,9 @@ def test_class_metrics_counts() -> None:
     # no true and no predicted events: undefined, not zero
     assert metrics[RHO_ZERO]["precision"] is None
     assert metrics[RHO_ZERO]["recall"] is None
+    # the wrongly predicted events, by their truth
+    assert metrics[RHO_MINUS]["wrong_by_truth"] == {RHO_PLUS: 1, RHO_ZERO: 0, NONRESONANT: 0, OTHER: 0}
+    assert metrics[RHO_PLUS]["wrong_by_truth"][OTHER] == 1
 
 
 def test_class_fractions_sum_to_one() -> None:
@@ -69,3 +79,39 @@ def test_plot_written(tmp_path: Path) -> None:
 
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+FRACTIONS = {RHO_MINUS: 0.3, RHO_PLUS: 0.3, RHO_ZERO: 0.2, NONRESONANT: 0.1, OTHER: 0.1}
+
+
+def contaminated_point(tightness: float, precision: float) -> dict:
+    point = scan_point(tightness, precision, 0.5)
+    entry = dict(point["classes"][RHO_MINUS])
+    entry["predicted"] = 100
+    entry["wrong_by_truth"] = {RHO_PLUS: 0, RHO_ZERO: 0, NONRESONANT: round(100 * (1 - precision)), OTHER: 0}
+    point["classes"] = {**point["classes"], RHO_MINUS: entry}
+    return point
+
+
+def test_precision_target_none_reached() -> None:
+    summary = precision_target([contaminated_point(0.0, 0.90), contaminated_point(1.0, 0.96)], fractions=FRACTIONS)
+
+    assert summary["reached_by"] == []
+    assert summary["lines"][0] == "No class reaches 99% precision at any tightness evaluated."
+    best = summary["classes"][RHO_MINUS]
+    assert best["reached"] is False
+    assert best["best_precision"] == pytest.approx(0.96)
+    assert best["tightness"] == 1.0
+    assert best["contamination"] == {NONRESONANT: pytest.approx(0.04)}
+    assert "pi+ rho-: highest precision 0.960 at tightness 1.00; wrongly predicted: 4.0% pi+ pi- pi0." in summary["lines"]
+    assert f"{RHO_PLUS}: never predicted." in summary["lines"]
+    assert summary["lines"][-1].startswith("Class fractions of the sample: pi+ rho- 0.300")
+    assert summary["statement"] == " ".join(summary["lines"])
+
+
+def test_precision_target_names_reached_classes() -> None:
+    summary = precision_target([contaminated_point(0.5, 0.995), contaminated_point(1.0, 0.97)], fractions=FRACTIONS)
+
+    assert summary["reached_by"] == [RHO_MINUS]
+    assert summary["classes"][RHO_MINUS]["tightness"] == 0.5
+    assert summary["lines"][0] == "pi+ rho- reaches 99% precision; the other classes do not."

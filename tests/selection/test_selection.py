@@ -18,18 +18,55 @@ from pmse_graph.selection.selection import (
     classify_masses,
     cut_flow,
     decide,
+    step_passes,
     truth_classes,
+    without_photos_photons,
 )
 from pmse_graph.simulation.detector.config import load_detector_config
 
 CUTS = SelectionCuts()
 
 
+STEP_NAMES = [name for name, _ in STEPS]
+
+
+def fit_sample(sample, cuts: SelectionCuts) -> tuple[pd.DataFrame, np.ndarray]:
+    paths = validate_inputs([str(path) for path in sample.paths])
+    frame = pd.concat([fit_events(chunk, cuts=cuts) for chunk in iterate_candidates(paths, config=load_detector_config())])
+    return frame.reset_index(drop=True), truth_classes(frame["tree_id"].to_numpy(), sample.topology)
+
+
+def trees(frame: pd.DataFrame, sample) -> np.ndarray:
+    """Decay-tree string of every event, from the sample's topology table."""
+    table = pd.read_csv(sample.topology, keep_default_na=False)
+    return frame["tree_id"].map(dict(zip(table["id"], table["tree"]))).to_numpy()
+
+
+def passes_alone(frame: pd.DataFrame, step: str, cuts: SelectionCuts = CUTS, tightness: float = 0.5) -> np.ndarray:
+    return step_passes(frame, cuts, cuts_at(cuts, tightness))[STEP_NAMES.index(step)]
+
+
 @pytest.fixture(scope="module")
 def fitted(rho_pi_sample) -> tuple[pd.DataFrame, np.ndarray]:
-    paths = validate_inputs([str(path) for path in rho_pi_sample.paths])
-    frame = pd.concat([fit_events(chunk, cuts=CUTS) for chunk in iterate_candidates(paths, config=load_detector_config())])
-    return frame.reset_index(drop=True), truth_classes(frame["tree_id"].to_numpy(), rho_pi_sample.topology)
+    return fit_sample(rho_pi_sample, CUTS)
+
+
+@pytest.fixture(scope="module")
+def fitted_without_pion_id(rho_pi_sample) -> tuple[pd.DataFrame, np.ndarray]:
+    """Without the pion identification, the K+K-pi0 events reach the fits."""
+    return fit_sample(rho_pi_sample, SelectionCuts(pion_id=False))
+
+
+@pytest.fixture(scope="module")
+def fitted_vetoes(veto_sample) -> tuple[pd.DataFrame, np.ndarray]:
+    return fit_sample(veto_sample, CUTS)
+
+
+@pytest.fixture(scope="module")
+def fitted_signal(fitted) -> np.ndarray:
+    """rho pi events of the main sample with a 4C fit below the chi2 maximum at tightness 0.5."""
+    frame, truth = fitted
+    return np.isin(truth, CLASSES[:3]) & (frame["chi2_4c"].to_numpy() < cuts_at(CUTS, 0.5).max_chi2)
 
 
 def test_truth_classes_from_topology(fitted) -> None:
@@ -191,3 +228,80 @@ def test_muon_depth_cut_separates(fitted, rho_pi_sample) -> None:
     assert (depth[muons] > CUTS.max_muc_depth_cm).mean() > 0.8
     assert (depth[rho_pi] == 0.0).mean() > 0.95
     assert (depth[rho_pi] > CUTS.max_muc_depth_cm).mean() < 0.01
+
+
+def test_kaon_veto_rejects_kkpi0(fitted_without_pion_id, fitted, fitted_signal, rho_pi_sample) -> None:
+    frame, _ = fitted_without_pion_id
+    kaon = (trees(frame, rho_pi_sample) == "J/psi --> pi0 K+ K-") & np.isfinite(frame["chi2_kk"].to_numpy())
+    veto = passes_alone(frame, "K+K-pi0 veto")
+    signal_veto = passes_alone(fitted[0], "K+K-pi0 veto")
+
+    assert kaon.sum() > 150
+    assert (~veto[kaon]).mean() > 0.95
+    assert fitted_signal.sum() > 1000
+    assert signal_veto[fitted_signal].mean() > 0.99
+
+
+@pytest.mark.parametrize("pion_id", [True, False])
+def test_kaon_veto_fires_in_cut_flow(fitted, fitted_without_pion_id, rho_pi_sample, pion_id: bool) -> None:
+    # K+K-pi0 events fail the 4C chi2 maximum as pions, so the veto must come before that cut to remove any
+    frame, _ = fitted if pion_id else fitted_without_pion_id
+    cuts = SelectionCuts(pion_id=pion_id)
+    decision = decide(frame, cuts=cuts, tightness=0.5)
+    veto = STEP_NAMES.index("K+K-pi0 veto")
+    kaon = trees(frame, rho_pi_sample) == "J/psi --> pi0 K+ K-"
+    reached = kaon & ((decision.failed_step < 0) | (decision.failed_step >= veto))
+    removed = cut_flow(decision)["failed"].iloc[veto + 1]
+
+    assert reached.sum() > (20 if pion_id else 200)
+    assert (decision.failed_step[reached] == veto).mean() > 0.8
+    assert removed >= (decision.failed_step[reached] == veto).sum()
+
+
+def test_eop_veto_rejects_ee(fitted, rho_pi_sample) -> None:
+    frame, truth = fitted
+    two_tracks = frame["num_good_tracks"].to_numpy() == 2
+    electrons = two_tracks & (trees(frame, rho_pi_sample) == "J/psi --> e+ e-")
+    veto = passes_alone(frame, "e+e- veto")
+
+    assert electrons.sum() > 150
+    assert (~veto[electrons]).mean() > 0.95
+    assert veto[two_tracks & np.isin(truth, CLASSES[:3])].mean() > 0.99
+
+
+def test_radiative_veto_rejects_gamma_pipi(fitted_vetoes, fitted, fitted_signal, veto_sample) -> None:
+    frame, _ = fitted_vetoes
+    radiative = trees(frame, veto_sample) == "J/psi --> pi+ pi- gammaF"
+    radiative &= np.isfinite(frame["chi2_1gamma"].to_numpy()) & np.isfinite(frame["chi2_4c"].to_numpy())
+
+    assert radiative.sum() > 150
+    assert (~passes_alone(frame, "gamma pi+pi- veto")[radiative]).mean() > 0.95
+    assert passes_alone(fitted[0], "gamma pi+pi- veto")[fitted_signal].mean() > 0.95
+
+
+def test_extra_photon_veto_rejects_background(fitted_vetoes, fitted, fitted_signal, veto_sample) -> None:
+    frame, _ = fitted_vetoes
+    extra = trees(frame, veto_sample) == "J/psi --> pi0 pi+ pi- gammaF"
+    extra &= np.isfinite(frame["chi2_3gamma"].to_numpy())
+
+    assert extra.sum() > 300
+    assert (~passes_alone(frame, "extra-photon veto")[extra]).mean() > 0.7
+    assert passes_alone(fitted[0], "extra-photon veto")[fitted_signal].mean() > 0.98
+
+
+def test_without_photos_photons() -> None:
+    assert without_photos_photons("J/psi --> pi0 rho0; rho0 --> pi+ pi- gammaf") == "J/psi --> pi0 rho0; rho0 --> pi+ pi-"
+    assert without_photos_photons("J/psi --> pi0 pi+ pi- gammaf gammaf") == "J/psi --> pi0 pi+ pi-"
+    # a radiative decay's photon is physics, not radiation
+    assert without_photos_photons("J/psi --> pi+ pi- gammaF") == "J/psi --> pi+ pi- gammaF"
+
+
+def test_photos_variants_count_as_signal(fitted_vetoes, veto_sample) -> None:
+    frame, truth = fitted_vetoes
+    tree = trees(frame, veto_sample)
+    photos = tree == "J/psi --> pi0 rho0; rho0 --> pi+ pi- gammaf"
+
+    assert photos.sum() > 0
+    assert (truth[photos] == "pi0 rho0").all()
+    assert (truth[tree == "J/psi --> pi0 rho0; rho0 --> pi+ pi-"] == "pi0 rho0").all()
+    assert (truth[np.char.endswith(tree.astype(str), "gammaF")] == OTHER).all()
