@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +23,9 @@ from pmse_graph.errors import PmseError
 from pmse_graph.resources import config_path
 
 logger = logging.getLogger(__name__)
+
+MARKER = ".pmse-graph-demo"
+"""File that marks a folder as demo output, so a rerun may replace it."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def demo_commands(out: Path, settings: DemoSettings) -> list[list[str]]:
         ["anomaly", "--embeddings", str(embeddings), "--out", str(out / "anomaly")],
         [
             "report", str(run),
-            "--cluster", str(out / f"cluster_k{settings.k_values[0]}"),
+            *[argument for k in settings.k_values for argument in ("--cluster", str(out / f"cluster_k{k}"))],
             "--classify", str(out / "classify"),
             "--anomaly", str(out / "anomaly"),
             "--out", str(out / "report"),
@@ -85,7 +89,7 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings()) -> Path:
     Raises:
         PmseError: when a stage fails, naming the command to rerun by hand.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    _prepare_output(out)
     started = time.perf_counter()
     for args in demo_commands(out, settings):
         command = [sys.executable, "-m", "pmse_graph", *args]
@@ -98,3 +102,14 @@ def run_demo(out: Path, settings: DemoSettings = DemoSettings()) -> Path:
     report = out / "report.html"
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s. Report: {report.resolve()}")
     return report
+
+
+def _prepare_output(out: Path) -> None:
+    """Create ``out``, or empty it when an earlier demo wrote it; never touch other folders."""
+    if out.exists() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            raise PmseError(f"{out} is not empty and was not written by the demo; choose another --out")
+        logger.info("removing the earlier demo output in %s", out)
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("Written by 'pmse-graph demo'; a rerun replaces this folder.\n")

@@ -1,6 +1,6 @@
 """``pmse-graph classify``: the top-N decay-class task on embeddings, half of the events labelled.
 
-    pmse-graph classify --embeddings EMB --out DIR [--method all] [--top 99] [--labelled-fraction 0.5] [--run RUN --data FILES]
+    pmse-graph classify --embeddings EMB --out DIR [--method all] [--top 99] [--labelled-fraction 0.5] [--run RUN --data FILES] [--topology CSV]
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ def classify(
     finetune_lr: Annotated[float, typer.Option("--finetune-lr", help="AdamW learning rate of the head; the encoder gets 0.1 of it.")] = 1e-3,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Events per fine-tuning step.")] = 256,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda, for fine-tuning.")] = "auto",
+    topology: Annotated[
+        Optional[Path], typer.Option("--topology", help="topology.csv naming the decay trees (default: the one recorded by 'pmse-graph embed', if any).")
+    ] = None,
 ) -> None:
     """Classify the top decay-tree classes with a linear probe, kNN and fine-tuning, and evaluate them."""
     from pmse_graph.downstream.classify import ProbeSettings, run_classification
@@ -36,7 +39,10 @@ def classify(
         calibration_fraction=calibration_fraction, k=k, pr_classes=pr_classes, probe=ProbeSettings(epochs=probe_epochs),
         run_dir=run, data=data or (),
         finetune_options={"epochs": finetune_epochs, "lr": finetune_lr, "batch_size": batch_size, "device": device},
+        topology=topology,
     )
+    if len(metrics["classes"]) < top:
+        typer.echo(f"--top {top} is more than the {len(metrics['classes'])} classes with labelled events, so all of them are used")
     for name, summary in metrics["methods"].items():
         typer.echo(f"{name}: accuracy {summary['accuracy']:.4f}, macro F1 {summary['macro_f1']:.4f}, weighted F1 {summary['weighted_f1']:.4f} on {summary['events']} events")
     typer.echo(f"Results in {out}")

@@ -9,7 +9,7 @@ Example::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -38,6 +38,9 @@ def cluster(
         str, typer.Option("--nonfinite", help="NaN or infinite embeddings: raise (stop with their event ids) or drop (cluster -1, counted).")
     ] = "raise",
     tsne_points: Annotated[int, typer.Option("--tsne-points", help="Events in the t-SNE map of the top-20 classes; 0 skips it.")] = 5_000,
+    topology: Annotated[
+        Optional[Path], typer.Option("--topology", help="topology.csv naming the decay trees (default: the one recorded by 'pmse-graph embed', if any).")
+    ] = None,
 ) -> None:
     """Cluster event embeddings and score the clusters against the decay-tree and final-state classes."""
     from pmse_graph.downstream.clustering import cluster_embeddings
@@ -58,6 +61,7 @@ def cluster(
         max_fit_points=max_fit_points,
         nonfinite=nonfinite,
         tsne_points=tsne_points,
+        topology=topology,
     )
     _print_summary(summary, out)
 

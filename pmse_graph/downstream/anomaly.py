@@ -7,7 +7,9 @@ events unlike every known class score high. The evaluation counts the unlabelled
 top-N classes as normal and those of any other class as anomalies. Events with an unknown
 class (-1) get a score but are left out of the metrics.
 
-The folder ``out`` receives ``scores.parquet``, ``metrics.json`` and ``roc.png``.
+The folder ``out`` receives ``scores.parquet``, ``per_class.csv`` (per known class of the
+unlabelled events: events, whether it counts as anomalous, median score), ``metrics.json`` and
+``roc.png``. With a topology table both tables carry the tree string of each class.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from pmse_graph.config import atomic_write_text
+from pmse_graph.downstream.class_names import add_tree_columns, load_class_names
 from pmse_graph.downstream.class_plots import plot_roc
 from pmse_graph.downstream.labels import labelled_mask, top_classes
 from pmse_graph.atomic import atomic_write_frame
@@ -87,6 +90,13 @@ def efficiency_at_false_positive_rates(scores: np.ndarray, is_anomaly: np.ndarra
     return result
 
 
+def _per_class(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per class of the scored events: events, anomalous or not, and the median score; largest first."""
+    grouped = frame.groupby("y", sort=True).agg(events=("score", "size"), anomalous=("is_anomaly", "first"), median_score=("score", "median"))
+    table = grouped.reset_index().rename(columns={"y": "class_id"})
+    return table.sort_values(["events", "class_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
 def run_anomaly(
     *,
     embeddings: str | Path,
@@ -95,6 +105,7 @@ def run_anomaly(
     top: int = 99,
     labelled_fraction: float = 0.5,
     false_positive_rates: Sequence[float] = DEFAULT_FALSE_POSITIVE_RATES,
+    topology: str | Path | None = None,
 ) -> dict:
     """Score the unlabelled events by kNN distance to the labelled top-class events and evaluate.
 
@@ -105,6 +116,8 @@ def run_anomaly(
         top: number of largest classes treated as known (default 99).
         labelled_fraction: share of events treated as labelled (default 0.5).
         false_positive_rates: rates at which the efficiency is reported (default 1%, 5%, 10%).
+        topology: ``topology.csv`` naming the classes; default the first table recorded in the
+            embeddings' metadata, if it exists. Without one the tables keep bare class ids.
 
     Returns:
         The content of ``metrics.json``.
@@ -116,6 +129,7 @@ def run_anomaly(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     arrays = read_embeddings(embeddings)
+    names = load_class_names(topology, arrays.metadata)
     labelled = labelled_mask(arrays.event_id, labelled_fraction)
     task = top_classes(arrays.y[labelled], top=top)
     index = task.to_index(arrays.y)
@@ -130,7 +144,8 @@ def run_anomaly(
     known = y >= 0
     is_anomaly = index[unlabelled] < 0
     frame = pd.DataFrame({"event_id": arrays.event_id[unlabelled], "y": y, "is_anomaly": is_anomaly & known, "known_label": known, "score": scores})
-    atomic_write_frame(frame, out / "scores.parquet")
+    atomic_write_frame(add_tree_columns(frame, names, {"y": "tree"}), out / "scores.parquet")
+    atomic_write_frame(add_tree_columns(_per_class(frame[known]), names, {"class_id": "tree"}), out / "per_class.csv")
 
     evaluated_scores, evaluated_anomaly = scores[known], is_anomaly[known]
     anomalies, normal = int(evaluated_anomaly.sum()), int((~evaluated_anomaly).sum())
@@ -149,6 +164,7 @@ def run_anomaly(
         "k": k,
         "top": top,
         "known_classes": task.num_classes,
+        "topology": None if names is None else names.source,
         "labelled_fraction": labelled_fraction,
         "reference_events": int(len(reference)),
         "scored_events": int(len(scores)),

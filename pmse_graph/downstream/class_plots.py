@@ -26,10 +26,11 @@ def save_figure(figure, path: str | Path) -> Path:
     return save_png(figure, path, dpi=110)
 
 
-def plot_confusion(matrix: np.ndarray, class_ids: Sequence[int], path: str | Path, *, title: str) -> Path:
+def plot_confusion(matrix: np.ndarray, class_ids: Sequence[int], path: str | Path, *, title: str, labels: Sequence[str] | None = None) -> Path:
     """Draw the confusion matrix with each row divided by its true-class count.
 
-    Tick labels are drawn only up to 30 classes; beyond that the axes show class indices.
+    Tick labels (``labels``, default the class ids) are drawn only up to 30 classes; beyond
+    that the axes show class indices.
     """
     matrix = np.asarray(matrix, dtype=np.float64)
     support = matrix.sum(axis=1, keepdims=True)
@@ -40,19 +41,23 @@ def plot_confusion(matrix: np.ndarray, class_ids: Sequence[int], path: str | Pat
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true class")
     if len(class_ids) <= 30:
         ticks = np.arange(len(class_ids))
-        axes.set_xticks(ticks, [str(c) for c in class_ids], rotation=90, fontsize=7)
-        axes.set_yticks(ticks, [str(c) for c in class_ids], fontsize=7)
+        names = list(labels) if labels is not None else [str(c) for c in class_ids]
+        axes.set_xticks(ticks, names, rotation=90, fontsize=7)
+        axes.set_yticks(ticks, names, fontsize=7)
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
     axes.set_title(title)
     return save_figure(figure, path)
 
 
-def plot_precision_recall(curves: dict[int, tuple[np.ndarray, np.ndarray]], path: str | Path, *, title: str, min_precision: float, min_recall: float) -> Path:
-    """Draw one precision-recall curve per class id in ``curves`` ({class id: (precision, recall)})."""
+def plot_precision_recall(
+    curves: dict[int | str, tuple[np.ndarray, np.ndarray]], path: str | Path, *, title: str, min_precision: float, min_recall: float
+) -> Path:
+    """Draw one precision-recall curve per class in ``curves``: {class id or label: (precision, recall)}."""
     figure, axes = plt.subplots(figsize=(6.5, 5))
     for class_id, (precision, recall) in curves.items():
-        axes.plot(recall, precision, label=f"class {class_id}", linewidth=1.2)
+        label = class_id if isinstance(class_id, str) else f"class {class_id}"
+        axes.plot(recall, precision, label=label, linewidth=1.2)
     axes.axhline(min_precision, color="grey", linestyle="--", linewidth=0.8)
     axes.axvline(min_recall, color="grey", linestyle=":", linewidth=0.8)
     axes.set_xlim(0, 1.01)

@@ -31,6 +31,7 @@ import torch
 
 from pmse_graph.config import atomic_write_text
 from pmse_graph.downstream import class_metrics
+from pmse_graph.downstream.class_names import ClassNames, add_tree_columns, load_class_names
 from pmse_graph.downstream.class_plots import plot_confusion, plot_precision_recall
 from pmse_graph.downstream.labels import ClassTask, calibration_mask, labelled_mask, top_classes
 from pmse_graph.atomic import atomic_write_frame
@@ -159,8 +160,14 @@ def _with_class_ids(table: pd.DataFrame, method: str, class_ids: np.ndarray) -> 
     return table
 
 
-def evaluate_method(name: str, output: MethodOutput, task: ClassTask, out: Path, *, min_precision: float, min_recall: float, pr_classes: int) -> dict:
-    """Calibrate one method's scores, compute its metrics and plots, and return its tables."""
+def evaluate_method(
+    name: str, output: MethodOutput, task: ClassTask, out: Path, *, min_precision: float, min_recall: float, pr_classes: int, names: ClassNames | None = None
+) -> dict:
+    """Calibrate one method's scores, compute its metrics and plots, and return its tables.
+
+    With ``names``, the tables get the tree string of each class beside its id and the plots
+    label classes by their shortened trees.
+    """
     if len(output.calibration_index) == 0:
         raise DataError(f"{name}: no labelled calibration events. Raise --labelled-fraction or use more events")
     temperature = class_metrics.fit_temperature(output.calibration_logits, output.calibration_index)
@@ -178,12 +185,15 @@ def evaluate_method(name: str, output: MethodOutput, task: ClassTask, out: Path,
     where["true_class"] = ids[where.pop("true_index")]
     where["predicted_class"] = ids[where.pop("predicted_index")]
     where = where[["method", "true_class", "predicted_class", "events", "share"]]
+    per_class = add_tree_columns(per_class, names, {"class_id": "tree"})
+    points = add_tree_columns(points, names, {"class_id": "tree"})
+    where = add_tree_columns(where, names, {"true_class": "true_tree", "predicted_class": "predicted_tree"})
 
     matrix = class_metrics.class_confusion(truth, predicted, num_classes=task.num_classes)
-    plot_confusion(matrix, ids, out / f"confusion_{name}.png", title=f"{name}: share of each true class")
+    plot_confusion(matrix, ids, out / f"confusion_{name}.png", title=f"{name}: share of each true class", labels=_labels(ids, names))
     chosen = list(range(min(pr_classes, task.num_classes)))
     curves = class_metrics.precision_recall_points(probabilities, truth, chosen)
-    plot_precision_recall({int(ids[i]): curve for i, curve in curves.items()}, out / f"precision_recall_{name}.png",
+    plot_precision_recall({_labels([ids[i]], names)[0]: curve for i, curve in curves.items()}, out / f"precision_recall_{name}.png",
                           title=f"{name}: the {len(chosen)} largest classes", min_precision=min_precision, min_recall=min_recall)
 
     predictions = pd.DataFrame({
@@ -196,6 +206,11 @@ def evaluate_method(name: str, output: MethodOutput, task: ClassTask, out: Path,
     })
     summary.update(temperature=temperature, calibration_events=int(len(output.calibration_index)))
     return {"summary": summary, "per_class": per_class, "where": where, "points": points, "predictions": predictions}
+
+
+def _labels(class_ids, names: ClassNames | None) -> list[str]:
+    """Plot labels of class ids: shortened trees with names, else ``class ID``."""
+    return [names.label(value) if names else f"class {int(value)}" for value in class_ids]
 
 
 def _selected_methods(method: str) -> list[str]:
@@ -222,6 +237,7 @@ def run_classification(
     run_dir: str | Path | None = None,
     data: Sequence[str] = (),
     finetune_options: dict | None = None,
+    topology: str | Path | None = None,
 ) -> dict:
     """Train and evaluate the chosen methods on the top-``top`` classes and write the results.
 
@@ -242,6 +258,8 @@ def run_classification(
         run_dir: pretraining run folder, needed for fine-tuning.
         data: ROOT files for fine-tuning (the files that were embedded).
         finetune_options: keyword arguments of :func:`pmse_graph.downstream.finetune.finetune_logits`.
+        topology: ``topology.csv`` naming the classes; default the first table recorded in the
+            embeddings' metadata, if it exists. Without one the tables keep bare class ids.
 
     Returns:
         The content of ``metrics.json``.
@@ -261,6 +279,7 @@ def run_classification(
 
     # the task: top classes counted on the labelled events only
     arrays = read_embeddings(embeddings)
+    names = load_class_names(topology, arrays.metadata)
     labelled = labelled_mask(arrays.event_id, labelled_fraction)
     task = top_classes(arrays.y[labelled], top=top)
     index = task.to_index(arrays.y)
@@ -280,7 +299,7 @@ def run_classification(
             output = finetune_logits(run_dir=run_dir, data=data, task=task, labelled_fraction=labelled_fraction, calibration_fraction=calibration_fraction, **(finetune_options or {}))
         else:
             output = _frozen_method(name, arrays, index, train, calibration, evaluate, task, k=k, probe=probe)
-        results[name] = evaluate_method(name, output, task, out, min_precision=min_precision, min_recall=min_recall, pr_classes=pr_classes)
+        results[name] = evaluate_method(name, output, task, out, min_precision=min_precision, min_recall=min_recall, pr_classes=pr_classes, names=names)
 
     # machine-readable outputs
     atomic_write_frame(pd.concat([r["predictions"] for r in results.values()], ignore_index=True), out / "predictions.parquet")
@@ -291,6 +310,7 @@ def run_classification(
         "embeddings": str(Path(embeddings).resolve()),
         "top": top,
         "classes": task.class_ids.tolist(),
+        "topology": None if names is None else names.source,
         "labelled_class_counts": task.counts.tolist(),
         "labelled_fraction": labelled_fraction,
         "calibration_fraction": calibration_fraction,

@@ -6,7 +6,8 @@
 * ``metrics.json``: settings, timings, cluster counts and the quality against the decay-tree
   (``y``) and final-state (``y_fs``) classes, with ``all_noise`` set when HDBSCAN found nothing;
 * ``per_class.csv``: for every decay-tree class, the clusters that contain it (see
-  :func:`pmse_graph.downstream.cluster_metrics.class_spread`);
+  :func:`pmse_graph.downstream.cluster_metrics.class_spread`), with a ``tree`` column when a
+  topology table names the classes;
 * ``centroids.npy`` (k-means only) and ``tsne_top20.png`` with ``tsne_top20.csv``.
 """
 
@@ -25,6 +26,7 @@ from pmse_graph.downstream.cluster_metrics import class_spread, cluster_quality
 from pmse_graph.downstream.density import fit_hdbscan
 from pmse_graph.downstream.embeddings import EmbeddingStore, save_npy_atomic, save_parquet_atomic
 from pmse_graph.downstream.kmeans import KMeansMethod, NonfinitePolicy, assign_clusters, compare_with_flat, find_nonfinite, fit_kmeans
+from pmse_graph.downstream.class_names import ClassNames, add_tree_columns, load_class_names
 from pmse_graph.downstream.plots import plot_class_map, top_classes, tsne_map
 from pmse_graph.errors import ConfigError
 
@@ -57,6 +59,7 @@ def cluster_embeddings(
     max_fit_points: int = 200_000,
     nonfinite: NonfinitePolicy = "raise",
     tsne_points: int = 5_000,
+    topology: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Cluster embeddings and write assignments, metrics, the per-class table and plots.
 
@@ -76,6 +79,9 @@ def cluster_embeddings(
         max_fit_points: Events HDBSCAN clusters itself; the rest by nearest neighbour (default 200,000).
         nonfinite: ``"raise"`` on NaN or infinite embeddings (default) or ``"drop"`` them (cluster -1, counted).
         tsne_points: Events in the t-SNE map; 0 skips it (default 5,000).
+        topology: ``topology.csv`` naming the decay-tree classes in the per-class table and the
+            t-SNE legend; default the first table recorded in the embeddings' metadata, if it
+            exists. Without one the outputs keep bare class ids.
 
     Returns:
         The content of ``metrics.json``.
@@ -87,6 +93,7 @@ def cluster_embeddings(
     store = embeddings if isinstance(embeddings, EmbeddingStore) else EmbeddingStore.open(embeddings)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    names = load_class_names(topology, store.metadata)
     skipped = find_nonfinite(store, policy=nonfinite)
     summary: dict[str, Any] = {
         "embeddings": None if store.root is None else str(store.root),
@@ -97,6 +104,7 @@ def cluster_embeddings(
         "dim": store.dim,
         "nonfinite_policy": nonfinite,
         "num_nonfinite_skipped": int(len(skipped)),
+        "topology": None if names is None else names.source,
     }
 
     # cluster
@@ -150,17 +158,19 @@ def cluster_embeddings(
         "decay_tree": cluster_quality(labels["y"].to_numpy(), cluster),
         "final_state": cluster_quality(labels["y_fs"].to_numpy(), cluster),
     }
-    spread = class_spread(labels["y"].to_numpy(), cluster)
+    spread = add_tree_columns(class_spread(labels["y"].to_numpy(), cluster), names, {"class": "tree"})
     spread_path = out / PER_CLASS_NAME
     atomic_write_text(spread_path, spread.to_csv(index=False))
 
     # picture of the largest classes
-    summary["tsne_png"] = _write_tsne(store, labels["y"].to_numpy(), skipped, out=out, max_points=tsne_points, seed=seed)
+    summary["tsne_png"] = _write_tsne(store, labels["y"].to_numpy(), skipped, out=out, max_points=tsne_points, seed=seed, names=names)
     atomic_write_text(out / METRICS_NAME, json.dumps(summary, indent=2, default=_json_default) + "\n")
     return summary
 
 
-def _write_tsne(store: EmbeddingStore, classes: np.ndarray, skipped: np.ndarray, *, out: Path, max_points: int, seed: int) -> str | None:
+def _write_tsne(
+    store: EmbeddingStore, classes: np.ndarray, skipped: np.ndarray, *, out: Path, max_points: int, seed: int, names: ClassNames | None
+) -> str | None:
     if max_points <= 0:
         return None
     usable = np.ones(len(classes), bool)
@@ -174,7 +184,8 @@ def _write_tsne(store: EmbeddingStore, classes: np.ndarray, skipped: np.ndarray,
         return None
     frame["row"] = rows[frame["row"].to_numpy()]
     atomic_write_text(out / TSNE_CSV_NAME, frame.to_csv(index=False))
-    return str(plot_class_map(frame, path=out / TSNE_PNG_NAME, title="t-SNE of event embeddings (decay-tree classes)"))
+    legend = None if names is None else {int(value): names.label(value) for value in np.unique(frame["class"])}
+    return str(plot_class_map(frame, path=out / TSNE_PNG_NAME, class_names=legend, title="t-SNE of event embeddings (decay-tree classes)"))
 
 
 def _json_default(value: Any) -> Any:

@@ -21,9 +21,10 @@ from tqdm.auto import tqdm
 
 from pmse_graph.data.dataset import SPLITS, split_mask
 from pmse_graph.data.graphs import build_batch
-from pmse_graph.data.reader import ReadStats, iterate_chunks
+from pmse_graph.data.reader import NONFINITE_POLICIES, NonFinitePolicy, ReadStats, iterate_chunks
 from pmse_graph.data.validate import expand_files, validate_files
-from pmse_graph.downstream.embeddings import EmbeddingWriter
+from pmse_graph.downstream.class_names import METADATA_KEY, topology_tables_beside
+from pmse_graph.downstream.embeddings import EmbeddingWriter, existing_embedding_files
 from pmse_graph.downstream.run_loader import load_run, resolve_device
 from pmse_graph.errors import ConfigError, DataError
 
@@ -84,6 +85,7 @@ def embed_events(
     step_size: int | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    nonfinite: NonFinitePolicy = "error",
 ) -> EmbedResult:
     """Embed every event of ``data`` (or of one split) with the run's encoder and write shards.
 
@@ -100,15 +102,21 @@ def embed_events(
         step_size: entries per read step; default the run's ``data.step_size``.
         progress: show a progress bar over the events read.
         overwrite: replace embeddings already in ``out`` (default False raises instead).
+        nonfinite: NaN or infinite inputs: ``"error"`` (default) stops naming file, branch, entry
+            and track; ``"drop-event"`` skips those events and counts them in the log line.
 
     Raises:
         ConfigError: invalid split or sizes.
         DataError: unreadable inputs, no selected events, or non-finite embeddings.
     """
     if split not in SPLITS:
-        raise ConfigError(f"Invalid split '{split}': expected one of {SPLITS}")
+        raise ConfigError(f"Invalid split '{split}' (--split): expected one of {SPLITS}")
     if batch_size < 1:
-        raise ConfigError(f"batch_size must be at least 1 (got {batch_size})")
+        raise ConfigError(f"The batch size must be at least 1 (got {batch_size}, --batch-size)")
+    if nonfinite not in NONFINITE_POLICIES:
+        raise ConfigError(f"Invalid non-finite policy '{nonfinite}': expected one of {NONFINITE_POLICIES} (--nonfinite)")
+    # reject a folder that already contains embeddings before loading the checkpoint
+    existing_embedding_files(out, overwrite=overwrite)
     run = load_run(run_dir, checkpoint=checkpoint, device=resolve_device(device))
     target_device = next(run.encoder.parameters()).device
     files = expand_files(list(data))
@@ -125,12 +133,14 @@ def embed_events(
         "split": split,
         "split_fractions": list(fractions),
         "schema": run.schema.name,
+        # tables naming the decay-tree classes, read by cluster, classify and anomaly (the first one)
+        METADATA_KEY: topology_tables_beside(files),
     }
     writer = EmbeddingWriter(out, run.encoder.embed_dim, shard_size=shard_size, metadata=metadata, overwrite=overwrite)
     written = 0
     bar = tqdm(total=total_entries, unit="event", desc="embed", disable=not progress)
     with writer:
-        for chunk in iterate_chunks(files, run.schema, step_size=step_size or run.config.data.step_size, validate=False, stats=stats):
+        for chunk in iterate_chunks(files, run.schema, step_size=step_size or run.config.data.step_size, validate=False, stats=stats, nonfinite=nonfinite):
             bar.update(chunk.num_events)
             keep = split_mask(chunk.event_id, split, fractions)
             if not keep.any():
@@ -143,8 +153,10 @@ def embed_events(
                 # the writer rejects NaN or infinite embeddings, naming their event ids
                 writer.write(vectors.numpy(), event_id=part.event_id, y=part.y, y_fs=part.y_fs, split=split_names(part.event_id, fractions))
                 written += part.num_events
-    bar.close()
-    if written == 0:
-        raise DataError(f"No events of the '{split}' split in {files}. Choose --split all or add input files")
+        bar.close()
+        if written == 0:
+            # raised inside the writer block, so no index.json of 0 events is left in the folder
+            remedy = "Add input files with events" if split == "all" else "Choose --split all or add input files"
+            raise DataError(f"No events of the '{split}' split in {files} ({stats.summary()}). {remedy}")
     logger.info("wrote %d embeddings of size %d to %s (%s)", written, run.encoder.embed_dim, out, stats.summary())
     return EmbedResult(out=Path(out), num_events=written, dim=run.encoder.embed_dim, events_read=stats.events_kept)

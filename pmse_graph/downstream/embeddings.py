@@ -93,6 +93,21 @@ def save_parquet_atomic(path: Path, frame: pd.DataFrame) -> None:
         pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), tmp_path)
 
 
+def existing_embedding_files(out_dir: str | os.PathLike[str], *, overwrite: bool) -> list[Path]:
+    """Return the shard and index files already in ``out_dir`` (none when it does not exist).
+
+    Raises:
+        DataError: there are such files and ``overwrite`` is False.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    existing = sorted(out_dir.glob("shard-*")) + sorted(out_dir.glob(INDEX_NAME))
+    if existing and not overwrite:
+        raise DataError(f"{out_dir} already contains embeddings ({existing[0].name}); choose another folder or replace them with --overwrite (overwrite=True in Python)")
+    return existing
+
+
 class EmbeddingWriter:
     """Stream event embeddings to a sharded folder.
 
@@ -128,10 +143,7 @@ class EmbeddingWriter:
         json.dumps(self.metadata)  # fail now, not after hours of inference
 
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        existing = sorted(self.out_dir.glob("shard-*")) + sorted(self.out_dir.glob(INDEX_NAME))
-        if existing and not overwrite:
-            raise DataError(f"{self.out_dir} already contains embeddings ({existing[0].name}); choose another folder or replace them with --overwrite (overwrite=True in Python)")
-        for path in existing:
+        for path in existing_embedding_files(self.out_dir, overwrite=overwrite):
             path.unlink()
 
         self._vectors: list[np.ndarray] = []

@@ -99,5 +99,5 @@ def top_classes(y: np.ndarray, *, top: int) -> ClassTask:
         raise DataError(f"Expected labelled events of at least two classes (got {len(ids)} class(es) in {len(known)} events with a known label)")
     order = np.lexsort((ids, -counts))[:top]
     if len(ids) < top:
-        logger.info("only %d classes have labelled events; using all of them instead of the top %d", len(ids), top)
+        logger.warning("--top %d is more than the %d classes with labelled events, so all %d are used", top, len(ids), len(ids))
     return ClassTask(class_ids=ids[order], counts=counts[order])

@@ -1,9 +1,13 @@
 """One page per pretraining run, in markdown and HTML: :func:`write_report`.
 
-The page gathers the run's configuration, ``run_info.json``, the last epoch records of
-``metrics.jsonl`` and the loss curves. Then comes one section per results folder given
-(clustering, classification, anomaly) with the summary numbers of its ``metrics.json``, the first
-rows of each CSV table and every PNG inside. The markdown links images by relative path; the HTML embeds
+The page opens with one summary table across the results folders given: accuracy and
+macro-F1 of each classification method, k (or the clusters HDBSCAN found) with purity and NMI
+of each clustering, and the anomaly ROC AUC. Then come the run's ``run_info.json``, the last
+epoch records of ``metrics.jsonl``, the loss curves and the configuration, and one section per
+results folder (clustering, classification, anomaly) with the numbers of its ``metrics.json``,
+the first rows of each CSV table and every PNG inside. Raw t-SNE coordinates are left out.
+When a topology table names the classes (``--topology``, or the one the results recorded),
+tables with class ids get a column of shortened tree strings. The markdown links images by relative path; the HTML embeds
 them as base64 data, so the HTML file can be moved or mailed alone.
 
 The page is built as a list of blocks (heading, text, table, image, code) rendered twice.
@@ -18,17 +22,25 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
 from pmse_graph.config import atomic_write_text
+from pmse_graph.downstream.class_names import ClassNames, add_tree_columns, load_class_names, short_tree
 from pmse_graph.errors import ConfigError
 from pmse_graph.pretraining.metrics import read_metrics
 
 logger = logging.getLogger(__name__)
 
 TABLE_ROWS = 20
+# tables written by the commands that the report leaves out (raw t-SNE coordinates)
+SKIPPED_TABLES = ("tsne_",)
+# metrics.json keys left out of the key/value tables (the embed command's bookkeeping)
+SKIPPED_KEYS = ("embedding_metadata",)
+# class-id columns of the result tables and the tree column the report adds beside each
+CLASS_COLUMNS = {"class": "tree", "class_id": "tree", "true_class": "true_tree", "predicted_class": "predicted_tree"}
 
 
 @dataclass
@@ -86,43 +98,104 @@ def _run_blocks(run_dir: Path) -> list[Block]:
     return blocks
 
 
-def _classification_tables(folder: Path) -> list[Block]:
+def _read_metrics(folder: Path) -> dict[str, Any]:
+    path = folder / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _named(table: pd.DataFrame, names: ClassNames | None) -> pd.DataFrame:
+    """Add tree columns beside class-id columns that lack them, and shorten every tree string."""
+    if names is not None:
+        wanted = {column: tree for column, tree in CLASS_COLUMNS.items() if column in table.columns and tree not in table.columns}
+        table = add_tree_columns(table, names, wanted)
+    table = table.copy()
+    for column in table.columns:
+        if str(column).endswith("tree"):
+            table[column] = [short_tree(value) if isinstance(value, str) else value for value in table[column]]
+    return table
+
+
+def summary_table(*, clusters: list[Path], classify: Path | None, anomaly: Path | None) -> pd.DataFrame:
+    """One row per result: classification methods, clusterings and the anomaly score.
+
+    Columns: ``result``, ``method``, ``classes or k``, ``accuracy``, ``macro F1``, ``purity``,
+    ``NMI``, ``ROC AUC``; cells that do not apply to a row are empty.
+    """
+    rows: list[dict[str, Any]] = []
+    if classify is not None:
+        metrics = _read_metrics(classify)
+        for method, scores in metrics.get("methods", {}).items():
+            rows.append({"result": "classification", "method": method, "classes or k": len(metrics.get("classes", [])),
+                         "accuracy": scores.get("accuracy"), "macro F1": scores.get("macro_f1")})
+    for folder in clusters:
+        metrics = _read_metrics(folder)
+        quality = metrics.get("quality", {}).get("decay_tree", {})
+        if "kmeans" in metrics:
+            method, size = f"k-means ({metrics['kmeans'].get('method')})", metrics["kmeans"].get("k")
+        elif "hdbscan" in metrics:
+            method, size = "HDBSCAN", metrics["hdbscan"].get("num_clusters")
+        else:
+            continue
+        rows.append({"result": f"clustering {folder.name}", "method": method, "classes or k": size,
+                     "purity": quality.get("purity"), "NMI": quality.get("nmi")})
+    if anomaly is not None:
+        metrics = _read_metrics(anomaly)
+        if "roc_auc" in metrics:
+            rows.append({"result": "anomaly", "method": f"kNN distance (k={metrics.get('k')})", "classes or k": metrics.get("known_classes"),
+                         "ROC AUC": metrics["roc_auc"]})
+    columns = ["result", "method", "classes or k", "accuracy", "macro F1", "purity", "NMI", "ROC AUC"]
+    return pd.DataFrame(rows, columns=columns).astype(object).where(lambda frame: frame.notna(), "")
+
+
+def _classification_tables(folder: Path, names: ClassNames | None) -> list[Block]:
     """Method summary, then the where-classes-go rows that leave their class, largest share first."""
     blocks: list[Block] = []
-    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics = _read_metrics(folder)
     summary = pd.DataFrame(metrics.get("methods", {})).T.reset_index(names="method")
     if not summary.empty:
         blocks += [Block("text", "Scores on the unlabelled events of the top classes:"), Block("table", summary)]
     where_path = folder / "where_classes_go.csv"
     if where_path.is_file():
-        where = pd.read_csv(where_path)
+        where = pd.read_csv(where_path, keep_default_na=False)
         moved = where[where["true_class"] != where["predicted_class"]].sort_values("share", ascending=False).head(TABLE_ROWS)
-        blocks += [Block("text", "Where classes go: the largest shares of a class assigned to another class"), Block("table", moved)]
+        blocks += [Block("text", "Where classes go: the largest shares of a class assigned to another class"), Block("table", _named(moved, names))]
     return blocks
 
 
-def _results_blocks(title: str, folder: Path) -> list[Block]:
+def _results_blocks(title: str, folder: Path, names: ClassNames | None) -> list[Block]:
     if not folder.is_dir():
         raise ConfigError(f"Results folder not found: {folder}")
     blocks = [Block("heading", title), Block("text", f"Folder: `{folder.resolve()}`")]
     metrics_path = folder / "metrics.json"
     handled: set[str] = set()
     if metrics_path.is_file() and title == "Classification":
-        blocks += _classification_tables(folder)
+        blocks += _classification_tables(folder, names)
         handled.add("where_classes_go.csv")
     elif metrics_path.is_file():
-        blocks.append(Block("table", _key_value_table(json.loads(metrics_path.read_text()))))
+        metrics = {key: value for key, value in _read_metrics(folder).items() if key not in SKIPPED_KEYS}
+        blocks.append(Block("table", _key_value_table(metrics)))
     for path in sorted(folder.glob("*.json")):
         if path.name != "metrics.json":
             blocks += [Block("heading", path.name, level=3), Block("table", _key_value_table(json.loads(path.read_text())))]
     for path in sorted(folder.glob("*.csv")):
-        if path.name in handled:
+        if path.name in handled or path.name.startswith(SKIPPED_TABLES):
             continue
-        table = pd.read_csv(path)
-        blocks += [Block("heading", f"{path.name} (first {min(TABLE_ROWS, len(table))} of {len(table)} rows)", level=3), Block("table", table.head(TABLE_ROWS))]
+        table = pd.read_csv(path, keep_default_na=False)
+        heading = f"{path.name} (first {min(TABLE_ROWS, len(table))} of {len(table)} rows)"
+        blocks += [Block("heading", heading, level=3), Block("table", _named(table.head(TABLE_ROWS), names))]
     for path in sorted(folder.glob("*.png")):
         blocks += [Block("heading", path.name, level=3), Block("image", path)]
     return blocks
+
+
+def _default_topology(folders: list[Path]) -> str | None:
+    """The topology table a results folder recorded, else the first one its embeddings recorded."""
+    for folder in folders:
+        metrics = _read_metrics(folder)
+        recorded = metrics.get("topology") or next(iter((metrics.get("embedding_metadata") or {}).get("topology_tables") or []), None)
+        if recorded and Path(recorded).is_file():
+            return recorded
+    return None
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
@@ -180,24 +253,27 @@ def write_report(
     *,
     run_dir: str | Path,
     out: str | Path,
-    cluster: str | Path | None = None,
+    cluster: str | Path | Sequence[str | Path] | None = None,
     classify: str | Path | None = None,
     anomaly: str | Path | None = None,
+    topology: str | Path | None = None,
 ) -> tuple[Path, Path]:
     """Write ``<out>.md`` and ``<out>.html`` for a run and the results folders given.
 
     Args:
         run_dir: pretraining run folder.
         out: output file; a ``.md`` or ``.html`` suffix is replaced, so both files share a stem.
-        cluster: folder written by ``pmse-graph cluster``, optional.
+        cluster: folder written by ``pmse-graph cluster``, or a list of them (one per k), optional.
         classify: folder written by ``pmse-graph classify``, optional.
         anomaly: folder written by ``pmse-graph anomaly``, optional.
+        topology: ``topology.csv`` naming the classes; default the table the results recorded.
 
     Returns:
         The paths of the markdown and HTML files.
 
     Raises:
         ConfigError: the run folder or a results folder is missing.
+        DataError: the ``topology`` file is missing or is not a topology table.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir() or not (run_dir / "config.yaml").is_file():
@@ -207,10 +283,26 @@ def write_report(
     markdown_path, html_path = stem.with_name(stem.name + ".md"), stem.with_name(stem.name + ".html")
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
 
-    blocks = _run_blocks(run_dir)
-    for title, folder in (("Clustering", cluster), ("Classification", classify), ("Anomaly detection", anomaly)):
-        if folder is not None:
-            blocks += _results_blocks(title, Path(folder))
+    clusters = [] if cluster is None else [Path(cluster)] if isinstance(cluster, (str, os.PathLike)) else [Path(item) for item in cluster]
+    classify_dir = None if classify is None else Path(classify)
+    anomaly_dir = None if anomaly is None else Path(anomaly)
+    sections = [(f"Clustering {folder.name}" if len(clusters) > 1 else "Clustering", folder) for folder in clusters]
+    sections += [(title, folder) for title, folder in (("Classification", classify_dir), ("Anomaly detection", anomaly_dir)) if folder is not None]
+    for _, folder in sections:
+        if not folder.is_dir():
+            raise ConfigError(f"Results folder not found: {folder}")
+    names = load_class_names(topology if topology is not None else _default_topology([folder for _, folder in sections]))
+
+    run_blocks = _run_blocks(run_dir)
+    blocks = run_blocks[:2]
+    summary = summary_table(clusters=clusters, classify=classify_dir, anomaly=anomaly_dir)
+    if not summary.empty:
+        blocks += [Block("heading", "Summary"), Block("table", summary)]
+    if names is not None:
+        blocks.append(Block("text", f"Decay trees named from `{names.source}`."))
+    blocks += run_blocks[2:]
+    for title, folder in sections:
+        blocks += _results_blocks(title, folder, names)
     atomic_write_text(markdown_path, render_markdown(blocks, base=markdown_path.parent.resolve()))
     atomic_write_text(html_path, render_html(blocks, title=f"pmse-graph report: {run_dir.name}"))
     logger.info("report written: %s and %s", markdown_path, html_path)

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,9 @@ from pmse_graph.errors import DataError
 class EmbeddingArrays:
     """Embeddings and labels of every event of a store, in store order.
 
+    ``metadata`` is the store's index metadata (the embed command's run folder, files and
+    topology tables).
+
     Shapes:
         vectors: (num_events, D) float32; event_id, y, y_fs: (num_events,) int64.
     """
@@ -27,6 +30,7 @@ class EmbeddingArrays:
     event_id: np.ndarray
     y: np.ndarray
     y_fs: np.ndarray
+    metadata: dict = field(default_factory=dict)
 
 
 def read_embeddings(path: str | Path) -> EmbeddingArrays:
@@ -49,4 +53,4 @@ def read_embeddings(path: str | Path) -> EmbeddingArrays:
     unique, counts = np.unique(event_id, return_counts=True)
     if len(unique) != len(event_id):
         raise DataError(f"{path}: event ids must be unique, but {describe_event_ids(unique[counts > 1])} occur more than once")
-    return EmbeddingArrays(vectors=vectors, event_id=event_id, y=labels["y"].to_numpy(dtype=np.int64), y_fs=labels["y_fs"].to_numpy(dtype=np.int64))
+    return EmbeddingArrays(vectors=vectors, event_id=event_id, y=labels["y"].to_numpy(dtype=np.int64), y_fs=labels["y_fs"].to_numpy(dtype=np.int64), metadata=store.metadata)

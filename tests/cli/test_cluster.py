@@ -10,7 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from pmse_graph.cli.main import app
+from pmse_graph.downstream import clustering
+from pmse_graph.downstream.class_names import short_tree
 from pmse_graph.downstream.embeddings import EmbeddingWriter
+from pmse_graph.downstream.plots import plot_class_map
+from tests.downstream.pretrained_run import TREES, write_cluster_store, write_topology
 
 runner = CliRunner()
 
@@ -190,3 +194,26 @@ def test_missing_embeddings(tmp_path):
     result = invoke("--embeddings", str(tmp_path / "none"), "--k", "2", "--out", str(tmp_path / "out"))
     assert result.exit_code == 1
     assert "does not exist" in result.output
+
+
+def test_cluster_names_classes_by_tree(tmp_path, monkeypatch):
+    table = write_topology(tmp_path / "sim" / "topology.csv")
+    store = write_cluster_store(tmp_path / "emb", metadata={"topology_tables": [str(table)]})
+    legends = []
+
+    def recording_plot(frame, **options):
+        legends.append(options["class_names"])
+        return plot_class_map(frame, **options)
+
+    monkeypatch.setattr(clustering, "plot_class_map", recording_plot)
+    out = tmp_path / "out"
+    result = invoke("--embeddings", str(store), "--k", "8", "--tsne-points", "120", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    per_class = pd.read_csv(out / "per_class.csv", keep_default_na=False)
+    assert list(per_class.columns[:2]) == ["class", "tree"]
+    assert (per_class["tree"] == [TREES[c] for c in per_class["class"]]).all()
+    assert json.loads((out / "metrics.json").read_text())["topology"] == str(table)
+    # the legend shows the trees without their J/psi head, shortened
+    (legend,) = legends
+    assert legend[5] == "e+ e-"
+    assert legend[0] == short_tree(TREES[0])

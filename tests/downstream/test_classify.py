@@ -144,3 +144,16 @@ def test_single_event_rejected(tmp_path):
         writer.write(np.ones((1, 4), dtype=np.float64), event_id=np.array([5]), y=np.array([2]))
     with pytest.raises(DataError, match="at least two classes"):
         run_classification(embeddings=tmp_path / "emb", out=tmp_path / "out", method="knn")
+
+
+def test_top_classes_logs_missing_classes(caplog):
+    y = np.array([0, 0, 0, 1, 1, 2, -1])
+    with caplog.at_level("INFO", logger="pmse_graph.downstream.labels"):
+        task = top_classes(y, top=100_000)
+    assert task.class_ids.tolist() == [0, 1, 2]
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == ["--top 100000 is more than the 3 classes with labelled events, so all 3 are used"]
+    caplog.clear()
+    with caplog.at_level("INFO", logger="pmse_graph.downstream.labels"):
+        top_classes(y, top=2)
+    assert not caplog.records
