@@ -25,6 +25,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
+bench: $(STAMP)
+	$(BIN)/pmse-graph bench --config configs/bench.yaml --out benchmarks/output/bench
+
 test-all: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -41,7 +41,7 @@ class DemoSettings:
 
     events: int = 20_000
     seed: int = 1
-    epochs: int = 2
+    epochs: int = 4
     k_values: tuple[int, ...] = (99, 1000)
 
 
@@ -70,7 +70,7 @@ def demo_commands(out: Path, settings: DemoSettings) -> list[list[str]]:
         )
     commands += [
         ["classify", "--embeddings", str(embeddings), "--out", str(out / "classify"), "--method", "all",
-         "--run", str(run), "--data", str(events), "--finetune-epochs", "1"],
+         "--run", str(run), "--data", str(events), "--finetune-epochs", "2"],
         ["anomaly", "--embeddings", str(embeddings), "--out", str(out / "anomaly")],
         [
             "report", str(run),

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "anomaly",
     "report",
     "demo",
+    "bench",
 )
 
 state: dict[str, bool] = {"verbose": False}

@@ -80,7 +80,7 @@ def _key_value_table(values: dict[str, Any]) -> pd.DataFrame:
 
 
 def _run_blocks(run_dir: Path) -> list[Block]:
-    blocks = [Block("heading", f"Pretraining run {run_dir.name}", level=1), Block("text", f"Run folder: `{run_dir.resolve()}`")]
+    blocks = [Block("heading", f"pmse-graph report: {run_dir.resolve().name}", level=1), Block("text", f"Run folder: `{run_dir.resolve()}`")]
     info_path = run_dir / "run_info.json"
     if info_path.is_file():
         blocks += [Block("heading", "Run information"), Block("table", _key_value_table(json.loads(info_path.read_text())))]
