@@ -7,6 +7,7 @@ Under ``torchrun`` every process runs this command; rank 0 prints and writes the
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -49,7 +50,9 @@ def pretrain(
     if result.status == "interrupted":
         typer.echo(f"Interrupted at step {result.step}; checkpoint {result.last_checkpoint}. Continue with --resume.")
         raise typer.Exit(code=130)
-    typer.echo(f"Pretraining finished: {result.epoch} epoch(s), {result.step} steps; run folder {out}")
+    # under torchrun every process returns here; only rank 0 reports
+    if os.environ.get("RANK", "0") == "0":
+        typer.echo(f"Pretraining finished: {result.epoch} epoch(s), {result.step} steps; run folder {out}")
 
 
 def register(app: typer.Typer) -> None:
