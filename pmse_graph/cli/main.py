@@ -62,9 +62,9 @@ app = typer.Typer(
 class _CurrentStderrHandler(logging.StreamHandler):
     """Log handler that writes to whatever ``sys.stderr`` is at emit time.
 
-    A plain StreamHandler keeps the stream it was created with; under a test
-    runner that swaps ``sys.stderr`` per invocation, that stream is closed by
-    the next log line.
+    A plain StreamHandler keeps the stream it was created with. A test runner
+    that swaps ``sys.stderr`` per invocation closes that stream before the next
+    log line.
     """
 
     def __init__(self) -> None:

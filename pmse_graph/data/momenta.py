@@ -4,7 +4,7 @@ Charged tracks take their measured momentum with the schema's charged mass
 hypothesis (the pion mass for BESIII). A particle without a measured momentum
 but with an EMC shower (a BESIII neutral shower) takes the shower energy along
 the direction from the origin to the shower position, with zero mass. The
-origin stands in for the event vertex, which the ntuple does not store.
+origin replaces the event vertex, which the ntuple does not store.
 """
 
 from __future__ import annotations

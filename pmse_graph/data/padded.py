@@ -2,7 +2,7 @@
 
 :func:`to_padded` rearranges a graph batch from :func:`pmse_graph.data.graphs.build_batch`
 into (B, N, ...) tensors, N being the largest event in the batch. ``pair[b, i, j]``
-holds the features of the edge from particle j (source) to particle i (target),
+contains the features of the edge from particle j (source) to particle i (target),
 so row i collects what particle i receives, as a query row of attention does.
 Pairs without an edge (padding, the diagonal, pairs a kNN graph left out) hold zeros.
 """

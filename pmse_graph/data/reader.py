@@ -366,7 +366,7 @@ def iterate_chunks(files, schema: Schema, *, step_size: int = 100_000, nonfinite
         One :class:`EventChunk` per read step; steps whose events were all dropped are skipped.
 
     Raises:
-        DataError: a file does not match the schema, cannot be read, or holds invalid values.
+        DataError: a file does not match the schema, cannot be read, or contains invalid values.
     """
     if nonfinite not in NONFINITE_POLICIES:
         raise ConfigError(f"Invalid non-finite policy '{nonfinite}': expected one of {NONFINITE_POLICIES}")

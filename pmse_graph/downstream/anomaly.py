@@ -27,7 +27,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from pmse_graph.config import atomic_write_text
 from pmse_graph.downstream.class_names import add_tree_columns, load_class_names
 from pmse_graph.downstream.class_plots import plot_roc
-from pmse_graph.downstream.labels import labelled_mask, top_classes
+from pmse_graph.downstream.labels import labelled_task
 from pmse_graph.atomic import atomic_write_frame
 from pmse_graph.downstream.results_io import read_embeddings
 from pmse_graph.errors import ConfigError, DataError
@@ -130,9 +130,7 @@ def run_anomaly(
     out.mkdir(parents=True, exist_ok=True)
     arrays = read_embeddings(embeddings)
     names = load_class_names(topology, arrays.metadata)
-    labelled = labelled_mask(arrays.event_id, labelled_fraction)
-    task = top_classes(arrays.y[labelled], top=top)
-    index = task.to_index(arrays.y)
+    labelled, task, index = labelled_task(arrays.event_id, arrays.y, labelled_fraction=labelled_fraction, top=top)
 
     reference = arrays.vectors[labelled & (index >= 0)]
     unlabelled = ~labelled

@@ -33,7 +33,7 @@ from pmse_graph.config import atomic_write_text
 from pmse_graph.downstream import class_metrics
 from pmse_graph.downstream.class_names import ClassNames, add_tree_columns, load_class_names
 from pmse_graph.downstream.class_plots import plot_confusion, plot_precision_recall
-from pmse_graph.downstream.labels import ClassTask, calibration_mask, labelled_mask, top_classes
+from pmse_graph.downstream.labels import ClassTask, calibration_mask, labelled_task
 from pmse_graph.atomic import atomic_write_frame
 from pmse_graph.downstream.results_io import EmbeddingArrays, read_embeddings
 from pmse_graph.errors import ConfigError, DataError
@@ -280,9 +280,7 @@ def run_classification(
     # the task: top classes counted on the labelled events only
     arrays = read_embeddings(embeddings)
     names = load_class_names(topology, arrays.metadata)
-    labelled = labelled_mask(arrays.event_id, labelled_fraction)
-    task = top_classes(arrays.y[labelled], top=top)
-    index = task.to_index(arrays.y)
+    labelled, task, index = labelled_task(arrays.event_id, arrays.y, labelled_fraction=labelled_fraction, top=top)
     calibration = labelled & calibration_mask(arrays.event_id, calibration_fraction) & (index >= 0)
     train = labelled & ~calibration & (index >= 0)
     evaluate = ~labelled & (index >= 0)

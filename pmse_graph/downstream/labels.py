@@ -27,8 +27,10 @@ LABELLED_SALT = np.uint64(0x5DEECE66D2B7E151)
 CALIBRATION_SALT = np.uint64(0x2545F4914F6CDD1D)
 
 
-def _salted_uniform(event_id: np.ndarray, salt: np.uint64) -> np.ndarray:
-    return hash_unit_interval(np.asarray(event_id).astype(np.uint64) ^ salt)
+def _salted_share(event_id: np.ndarray, fraction: float, salt: np.uint64, *, name: str) -> np.ndarray:
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"The {name} fraction must lie strictly between 0 and 1 (got {fraction})")
+    return hash_unit_interval(np.asarray(event_id).astype(np.uint64) ^ salt) < fraction
 
 
 def labelled_mask(event_id: np.ndarray, fraction: float) -> np.ndarray:
@@ -37,9 +39,7 @@ def labelled_mask(event_id: np.ndarray, fraction: float) -> np.ndarray:
     Raises:
         ConfigError: ``fraction`` outside (0, 1).
     """
-    if not 0.0 < fraction < 1.0:
-        raise ConfigError(f"The labelled fraction must lie strictly between 0 and 1 (got {fraction})")
-    return _salted_uniform(event_id, LABELLED_SALT) < fraction
+    return _salted_share(event_id, fraction, LABELLED_SALT, name="labelled")
 
 
 def calibration_mask(event_id: np.ndarray, fraction: float) -> np.ndarray:
@@ -48,9 +48,7 @@ def calibration_mask(event_id: np.ndarray, fraction: float) -> np.ndarray:
     Raises:
         ConfigError: ``fraction`` outside (0, 1).
     """
-    if not 0.0 < fraction < 1.0:
-        raise ConfigError(f"The calibration fraction must lie strictly between 0 and 1 (got {fraction})")
-    return _salted_uniform(event_id, CALIBRATION_SALT) < fraction
+    return _salted_share(event_id, fraction, CALIBRATION_SALT, name="calibration")
 
 
 @dataclass(frozen=True)
@@ -101,3 +99,14 @@ def top_classes(y: np.ndarray, *, top: int) -> ClassTask:
     if len(ids) < top:
         logger.warning("--top %d is more than the %d classes with labelled events, so all %d are used", top, len(ids), len(ids))
     return ClassTask(class_ids=ids[order], counts=counts[order])
+
+
+def labelled_task(event_id: np.ndarray, y: np.ndarray, *, labelled_fraction: float, top: int) -> tuple[np.ndarray, ClassTask, np.ndarray]:
+    """Split events into labelled and unlabelled and pick the top classes among the labelled.
+
+    Returns:
+        The labelled mask, the task, and each event's class index (-1 outside the task).
+    """
+    labelled = labelled_mask(event_id, labelled_fraction)
+    task = top_classes(y[labelled], top=top)
+    return labelled, task, task.to_index(y)

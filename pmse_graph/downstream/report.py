@@ -106,8 +106,8 @@ def _read_metrics(folder: Path) -> dict[str, Any]:
 def _named(table: pd.DataFrame, names: ClassNames | None) -> pd.DataFrame:
     """Add tree columns beside class-id columns that lack them, and shorten every tree string."""
     if names is not None:
-        wanted = {column: tree for column, tree in CLASS_COLUMNS.items() if column in table.columns and tree not in table.columns}
-        table = add_tree_columns(table, names, wanted)
+        missing_trees = {column: tree for column, tree in CLASS_COLUMNS.items() if column in table.columns and tree not in table.columns}
+        table = add_tree_columns(table, names, missing_trees)
     table = table.copy()
     for column in table.columns:
         if str(column).endswith("tree"):
@@ -116,7 +116,7 @@ def _named(table: pd.DataFrame, names: ClassNames | None) -> pd.DataFrame:
 
 
 def summary_table(*, clusters: list[Path], classify: Path | None, anomaly: Path | None) -> pd.DataFrame:
-    """One row per result: classification methods, clusterings and the anomaly score.
+    """Build one row per result: classification methods, clusterings and the anomaly score.
 
     Columns: ``result``, ``method``, ``classes or k``, ``accuracy``, ``macro F1``, ``purity``,
     ``NMI``, ``ROC AUC``; cells that do not apply to a row are empty.
@@ -189,7 +189,7 @@ def _results_blocks(title: str, folder: Path, names: ClassNames | None) -> list[
 
 
 def _default_topology(folders: list[Path]) -> str | None:
-    """The topology table a results folder recorded, else the first one its embeddings recorded."""
+    """Return the topology table a results folder recorded, else the first one its embeddings recorded."""
     for folder in folders:
         metrics = _read_metrics(folder)
         recorded = metrics.get("topology") or next(iter((metrics.get("embedding_metadata") or {}).get("topology_tables") or []), None)
@@ -283,7 +283,12 @@ def write_report(
     markdown_path, html_path = stem.with_name(stem.name + ".md"), stem.with_name(stem.name + ".html")
     markdown_path.parent.mkdir(parents=True, exist_ok=True)
 
-    clusters = [] if cluster is None else [Path(cluster)] if isinstance(cluster, (str, os.PathLike)) else [Path(item) for item in cluster]
+    if cluster is None:
+        clusters = []
+    elif isinstance(cluster, (str, os.PathLike)):
+        clusters = [Path(cluster)]
+    else:
+        clusters = [Path(item) for item in cluster]
     classify_dir = None if classify is None else Path(classify)
     anomaly_dir = None if anomaly is None else Path(anomaly)
     sections = [(f"Clustering {folder.name}" if len(clusters) > 1 else "Clustering", folder) for folder in clusters]

@@ -13,10 +13,10 @@ events). A ``torch.Generator`` makes it reproducible.
 
 NOTE: masking replaces node features and pair features only. The per-event counts in
 ``batch.cond`` (charged, neutral, good charged, good neutral), which drive every conditional
-LayerNorm, still count the masked particles. So the encoder knows how many charged and neutral
-particles an event has; with the unmasked particles' charges and charge conservation, that can
-reveal a masked particle's charge (fully so when one particle is masked), which makes the
-``cat/charge`` reconstruction term easier than it looks.
+LayerNorm, still count the masked particles. The encoder therefore receives how many charged and
+neutral particles an event has. Together with the unmasked particles' charges and charge
+conservation, that can reveal a masked particle's charge (fully so when one particle is masked),
+so the ``cat/charge`` reconstruction term is easier than it looks.
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def masked_counts(counts: Tensor, *, fraction: float) -> Tensor:
     """
     if not 0.0 < fraction < 1.0:
         raise ConfigError(f"masking fraction must be in (0, 1) (got {fraction})")
-    wanted = torch.round(counts.to(torch.float64) * fraction).to(torch.long)
+    requested = torch.round(counts.to(torch.float64) * fraction).to(torch.long)
     upper = (counts - 1).clamp(min=0)
-    return torch.minimum(wanted.clamp(min=1), upper)
+    return torch.minimum(requested.clamp(min=1), upper)
 
 
 def sample_node_mask(

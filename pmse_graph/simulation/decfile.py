@@ -497,8 +497,8 @@ def _parse(text: str, alias_models: list[str], path: Path):
         parser = DecFileParser.from_string(text)
         parser.load_additional_decay_models(*BESIII_MODELS, *alias_models, *extra_models)
         try:
-            # decaylanguage warns about blocks of the whole table (B_c aliases, redefined decays)
-            # that a J/psi generator never reads; keep them out of the console, in the debug log
+            # decaylanguage warns about blocks that a J/psi generator never reads (B_c aliases,
+            # redefined decays), so these warnings go to the debug log, not the console
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 parser.parse()

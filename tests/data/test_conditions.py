@@ -40,8 +40,8 @@ def test_computed_counts_agree_with_stored(generated):
     agreement = (stored == computed).mean(axis=0)
     # charged, neutral and good charged counts use the same inputs and agree exactly
     assert agreement[:3].tolist() == [1.0, 1.0, 1.0]
-    # good photons: both sides extrapolate the reconstructed tracks from (0, 0, vz0); only the
-    # float32 rounding of the written branches can flip a photon sitting on the 10-degree cut
+    # good photons: both sides extrapolate the reconstructed tracks from (0, 0, vz0). Small input
+    # differences, such as float32 rounding of the written branches, can flip a photon on the cut.
     assert agreement[3] >= 0.995, agreement
     assert abs(stored[:, 3].mean() - computed[:, 3].mean()) < 0.01
 
