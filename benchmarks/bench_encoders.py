@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.metadata
 import multiprocessing
 import os
 import platform
@@ -138,6 +139,14 @@ def encoder_label(config: EncoderConfig) -> str:
     return "transformer + pair bias" if config.pair_bias else "transformer"
 
 
+def torch_scatter_version() -> str:
+    """Return the installed torch-scatter version, or "not installed" (PyG then uses torch's own scatter)."""
+    try:
+        return "torch-scatter " + importlib.metadata.version("torch-scatter")
+    except importlib.metadata.PackageNotFoundError:
+        return "torch-scatter not installed"
+
+
 def machine_name(device: str) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
@@ -201,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
 def append_results(rows: list[dict], args: argparse.Namespace) -> None:
     command = shlex.join(["python", "benchmarks/bench_encoders.py", *sys.argv[1:]])
     header = [
-        f"\n## Encoders, {dt.date.today().isoformat()}, {machine_name(args.device)}",
+        f"\n## Encoders, {dt.date.today().isoformat()}, {machine_name(args.device)}, {torch_scatter_version()}",
         f"`{command.strip()}`: {args.events} events of 2-19 particles (fully connected), depth {args.depth}, "
         f"{args.heads} heads, 15% of particles masked, median of {args.steps} steps after {args.warmup} warm-up steps. "
         f"Load average (1 min) before the run: {args.load_before:.1f}, after: {os.getloadavg()[0]:.1f}.",

@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -94,6 +95,26 @@ def encoder_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def wall_clock_table(results: dict) -> pd.DataFrame:
+    """Tabulate each encoder's kNN scores at the same pretraining wall-clock budget.
+
+    The budget is the shortest total pretraining time among the encoders. Each encoder is
+    scored at its last epoch that ended within the budget; one whose first epoch already took
+    longer gets no score (NaN) there.
+    """
+    totals = [result["knn_by_epoch"][-1].get("pretrain_seconds", np.nan) for result in results["encoders"].values() if result["knn_by_epoch"]]
+    if not totals or not np.isfinite(totals).all():
+        return pd.DataFrame(columns=["encoder", "budget_seconds", "epoch", "pretrain_seconds", "knn_accuracy", "knn_macro_f1"])
+    budget = min(totals)
+    rows = []
+    for name, result in results["encoders"].items():
+        within = [row for row in result["knn_by_epoch"] if row["pretrain_seconds"] <= budget]
+        last = within[-1] if within else {"epoch": 0, "pretrain_seconds": np.nan, "accuracy": np.nan, "macro_f1": np.nan}
+        rows.append({"encoder": name, "budget_seconds": budget, "epoch": last["epoch"], "pretrain_seconds": last["pretrain_seconds"],
+                     "knn_accuracy": last["accuracy"], "knn_macro_f1": last["macro_f1"]})
+    return pd.DataFrame(rows)
+
+
 def rho_pi_table(results: dict) -> pd.DataFrame:
     """Tabulate precision, recall, F1 and recall at 99% precision of the rho pi classes for every method and the selection."""
     classes = results["rho_pi_classes"]
@@ -132,6 +153,14 @@ def verdict(results: dict, summary: pd.DataFrame) -> list[str]:
             continue
         does = "matches" if graph >= transformer - MATCH_TOLERANCE else "does not match"
         lines.append(f"The graph encoder {does} the transformer in clustering NMI at k = {k} ({graph:.3f} against {transformer:.3f}).")
+    clock = wall_clock_table(results).set_index("encoder")
+    if {"graph", "transformer"} <= set(clock.index) and np.isfinite(clock.loc[["graph", "transformer"], "knn_macro_f1"]).all():
+        graph, transformer = clock.loc["graph"], clock.loc["transformer"]
+        does = "matches" if graph["knn_macro_f1"] >= transformer["knn_macro_f1"] - MATCH_TOLERANCE else "does not match"
+        lines.append(
+            f"At the same pretraining time ({graph['budget_seconds']:.0f} s) the graph encoder {does} the transformer in kNN macro-F1 "
+            f"({graph['knn_macro_f1']:.3f} after {graph['epoch']} epochs against {transformer['knn_macro_f1']:.3f} after {transformer['epoch']})."
+        )
     confusions = results["confusions"]
     probe = confusions[confusions["method"] == "probe"] if "method" in confusions else confusions.iloc[0:0]
     for kind, part in probe.groupby("kind"):
@@ -234,6 +263,10 @@ def _markdown(results: dict, summary: pd.DataFrame, rho_pi: pd.DataFrame, confus
         "",
         markdown_table(encoder_table(results)),
         "",
+        "kNN classifier at the same pretraining wall-clock budget (the shortest total among the encoders; each encoder at its last epoch within it):",
+        "",
+        markdown_table(wall_clock_table(results)),
+        "",
         "rho pi channels and non-resonant pi+ pi- pi0 (test events of the top classes; selection at its working point):",
         "",
         markdown_table(rho_pi),
@@ -261,6 +294,7 @@ def write_results(results: dict, *, out: Path, command: str, results_md: Path | 
     atomic_write_frame(summary, out / "summary.csv")
     atomic_write_frame(encoder_table(results), out / "encoders.csv")
     atomic_write_frame(rho_pi, out / "rho_pi.csv")
+    atomic_write_frame(wall_clock_table(results), out / "same_wall_clock.csv")
     atomic_write_frame(confusions, out / "confusions.csv")
     points = pd.concat([tables["points"].assign(encoder=name) for name, r in results["encoders"].items() for tables in r["tables"].values()], ignore_index=True)
     atomic_write_frame(points, out / "operating_points.csv")
@@ -268,11 +302,20 @@ def write_results(results: dict, *, out: Path, command: str, results_md: Path | 
     plain["encoders"] = {name: {key: value for key, value in r.items() if key != "tables"} for name, r in results["encoders"].items()}
     plain.update(machine=machine_description(), commit=git_commit(), command=command, verdict=lines)
     atomic_write_text(out / "results.json", json.dumps(plain, indent=2, default=_json_value) + "\n")
-    _plot_knn_by_epoch(results, out / "knn_accuracy_by_epoch.png")
-    _plot_cluster_time(results, out / "clustering_time_by_k.png")
-    _plot_rho_pi_curves(results, out / "rho_pi_precision_recall.png")
+    plots = {"knn_accuracy_by_epoch.png": _plot_knn_by_epoch, "clustering_time_by_k.png": _plot_cluster_time,
+             "rho_pi_precision_recall.png": _plot_rho_pi_curves}
+    for name, plot in plots.items():
+        plot(results, out / name)
 
     markdown = _markdown(results, summary, rho_pi, confusions, lines, command=command)
+    if results_md is not None:
+        # the plots go beside the markdown file, named by size, so the record links to them
+        plot_dir = Path(results_md).parent / "plots"
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        prefix = f"bench_{'tiny' if results['tiny'] else 'default'}_"
+        for name in plots:
+            shutil.copyfile(out / name, plot_dir / (prefix + name))
+        markdown += "Plots: " + ", ".join(f"`plots/{prefix}{name}`" for name in plots) + ".\n"
     atomic_write_text(out / "RESULTS_section.md", markdown)
     if results_md is not None:
         previous = Path(results_md).read_text() if Path(results_md).is_file() else ""

@@ -130,6 +130,9 @@ def benchmark_encoder(name: str, *, config: BenchConfig, size: SizeSection, enco
     arrays = read_embeddings(embeddings)
     clusters = _cluster(embeddings, out / "cluster" / name, k_values=size.k_values, num_events=len(arrays.event_id), seed=config.seed)
     by_epoch = quality.knn_accuracy_by_epoch(run_dir=run_dir, data=eval_files, task=task, epochs=size.epochs, work=out / "work" / name, seed=config.seed)
+    # training seconds up to each epoch's end, for the comparison at the same wall-clock budget
+    for row, seconds in zip(by_epoch, np.cumsum([epoch.get("seconds", float("nan")) for epoch in fit.epoch_losses])):
+        row["pretrain_seconds"] = float(seconds)
 
     run, batch = timing_batch(run_dir, eval_files, events=size.timing_batch)
     device = resolve_device("auto")

@@ -23,8 +23,13 @@ def cluster(
     kmeans_method: Annotated[
         str, typer.Option("--kmeans-method", help="auto (flat up to k = 2048, two-level above), flat or two_level.")
     ] = "auto",
-    niter: Annotated[int, typer.Option("--niter", help="k-means iterations.")] = 20,
-    refine_iterations: Annotated[int, typer.Option("--refine-iterations", help="IVF-assigned k-means iterations after two-level training.")] = 0,
+    niter: Annotated[
+        Optional[int], typer.Option("--niter", help="k-means iterations (default 20 for flat, 10 at each level of two-level).")
+    ] = None,
+    refine_iterations: Annotated[int, typer.Option("--refine-iterations", help="Lloyd iterations after two-level training.")] = 0,
+    probe: Annotated[
+        int, typer.Option("--probe", help="Coarse groups searched per event when assigning to two-level centroids; more is slower and closer to exact.")
+    ] = 2,
     max_points_per_centroid: Annotated[int, typer.Option("--max-points-per-centroid", help="k-means training events per centroid.")] = 256,
     compare_sample: Annotated[
         int, typer.Option("--compare-sample", help="Events on which two-level and flat k-means objectives are compared; 0 skips it.")
@@ -54,6 +59,7 @@ def cluster(
         kmeans_method=kmeans_method,
         niter=niter,
         refine_iterations=refine_iterations,
+        probe=probe,
         max_points_per_centroid=max_points_per_centroid,
         compare_sample=compare_sample,
         min_cluster_size=min_cluster_size,

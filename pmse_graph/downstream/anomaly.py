@@ -2,10 +2,11 @@
 
 The reference set is the labelled events of the top-N decay-tree classes (the same labelled
 share and class choice as the classification task). Each unlabelled event's score is the mean
-Euclidean distance to its ``k`` nearest reference events, found by exact faiss search, so
-events unlike every known class score high. The evaluation counts the unlabelled events of the
-top-N classes as normal and those of any other class as anomalies. Events with an unknown
-class (-1) get a score but are left out of the metrics.
+Euclidean distance to its ``k`` nearest reference events, found by faiss (exact up to
+100,000 reference events, an IVF index above), so events unlike every known class score high.
+The evaluation counts the unlabelled events of the top-N classes as normal and those of any
+other class as anomalies. Events with an unknown class (-1) get a score but are left out of
+the metrics.
 
 The folder ``out`` receives ``scores.parquet``, ``per_class.csv`` (per known class of the
 unlabelled events: events, whether it counts as anomalous, median score), ``metrics.json`` and
@@ -19,7 +20,6 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import faiss
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
@@ -28,6 +28,7 @@ from pmse_graph.config import atomic_write_text
 from pmse_graph.downstream.class_names import add_tree_columns, load_class_names
 from pmse_graph.downstream.class_plots import plot_roc
 from pmse_graph.downstream.labels import labelled_task
+from pmse_graph.downstream.neighbours import build_search_index, search_batched
 from pmse_graph.atomic import atomic_write_frame
 from pmse_graph.downstream.results_io import read_embeddings
 from pmse_graph.errors import ConfigError, DataError
@@ -41,6 +42,8 @@ def knn_distance_scores(reference: np.ndarray, queries: np.ndarray, *, k: int, b
     """Return the mean Euclidean distance of each query to its ``k`` nearest reference vectors.
 
     Queries are searched in batches so the distance matrix stays at ``batch_size * k`` entries.
+    The search is exact up to 100,000 reference events and goes through an IVF index above
+    (:func:`~pmse_graph.downstream.neighbours.build_search_index`).
 
     Shapes:
         reference: (R, D); queries: (Q, D) -> (Q,) float32.
@@ -52,17 +55,10 @@ def knn_distance_scores(reference: np.ndarray, queries: np.ndarray, *, k: int, b
         raise ConfigError(f"k must be at least 1 (got {k})")
     if k > len(reference):
         raise ConfigError(f"k = {k} exceeds the {len(reference)} labelled reference events. Lower --k or raise --labelled-fraction")
-    # NOTE: exact search costs R * Q * D multiply-adds, about 3e14 for 1.5M reference and 1.5M
-    # query events of dimension 128. At that size an IVF index would be needed, which is not built yet.
-    index = faiss.IndexFlatL2(reference.shape[1])
-    index.add(np.ascontiguousarray(reference, dtype=np.float32))
-    scores = np.empty(len(queries), dtype=np.float32)
-    for start in range(0, len(queries), batch_size):
-        block = np.ascontiguousarray(queries[start : start + batch_size], dtype=np.float32)
-        squared, _ = index.search(block, k)
-        # faiss returns squared L2 distances, which rounding can leave slightly negative
-        scores[start : start + len(block)] = np.sqrt(np.maximum(squared, 0.0)).mean(axis=1)
-    return scores
+    index = build_search_index(reference)
+    squared, _ = search_batched(index, queries, k, batch_size=batch_size)
+    # faiss returns squared L2 distances, which rounding can leave slightly negative
+    return np.sqrt(np.maximum(squared, 0.0)).mean(axis=1).astype(np.float32)
 
 
 def efficiency_at_false_positive_rates(scores: np.ndarray, is_anomaly: np.ndarray, rates: Sequence[float]) -> dict[float, dict[str, float]]:

@@ -34,6 +34,7 @@ from pmse_graph.downstream import class_metrics
 from pmse_graph.downstream.class_names import ClassNames, add_tree_columns, load_class_names
 from pmse_graph.downstream.class_plots import plot_confusion, plot_precision_recall
 from pmse_graph.downstream.labels import ClassTask, calibration_mask, labelled_task
+from pmse_graph.downstream.neighbours import build_search_index, search_batched
 from pmse_graph.atomic import atomic_write_frame
 from pmse_graph.downstream.results_io import EmbeddingArrays, read_embeddings
 from pmse_graph.errors import ConfigError, DataError
@@ -118,8 +119,8 @@ def _normalized(vectors: np.ndarray) -> np.ndarray:
 def knn_logits(reference: np.ndarray, reference_labels: np.ndarray, queries: np.ndarray, *, num_classes: int, k: int = 20, temperature: float = 0.07) -> np.ndarray:
     """Score classes by a similarity-weighted vote of the ``k`` nearest labelled events.
 
-    Neighbours are found by cosine similarity s (exact faiss inner-product search on
-    L2-normalised vectors); each votes for its class with weight exp(s / temperature). The
+    Neighbours are found by cosine similarity s (faiss inner-product search on L2-normalised
+    vectors, exact up to 100,000 reference events and through an IVF index above); each votes for its class with weight exp(s / temperature). The
     logits returned are log(vote share + 1e-6), so the softmax at temperature 1 gives back the
     vote shares up to the smoothing.
 
@@ -129,9 +130,8 @@ def knn_logits(reference: np.ndarray, reference_labels: np.ndarray, queries: np.
     if k > len(reference):
         logger.warning("kNN: k = %d exceeds the %d labelled training events; using k = %d", k, len(reference), len(reference))
         k = len(reference)
-    index = faiss.IndexFlatIP(reference.shape[1])
-    index.add(_normalized(reference))
-    similarity, neighbour = index.search(_normalized(queries), k)
+    index = build_search_index(_normalized(reference), metric="inner_product")
+    similarity, neighbour = search_batched(index, _normalized(queries), k)
     weights = np.exp((similarity - 1.0) / temperature)  # shifted by the maximum similarity 1 to avoid overflow
     votes = np.zeros((len(queries), num_classes), dtype=np.float64)
     rows = np.repeat(np.arange(len(queries)), k)

@@ -8,7 +8,9 @@
 * ``per_class.csv``: for every decay-tree class, the clusters that contain it (see
   :func:`pmse_graph.downstream.cluster_metrics.class_spread`), with a ``tree`` column when a
   topology table names the classes;
-* ``centroids.npy`` (k-means only) and ``tsne_top20.png`` with ``tsne_top20.csv``.
+* ``centroids.npy`` (k-means only); for two-level k-means also ``coarse_centroids.npy`` (the
+  group centroids) and ``centroid_group.npy`` (the group of every centroid);
+* ``tsne_top20.png`` with ``tsne_top20.csv``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pmse_graph.config import atomic_write_text
 from pmse_graph.downstream.cluster_metrics import class_spread, cluster_quality
 from pmse_graph.downstream.density import fit_hdbscan
 from pmse_graph.downstream.embeddings import EmbeddingStore, save_npy_atomic, save_parquet_atomic
-from pmse_graph.downstream.kmeans import KMeansMethod, NonfinitePolicy, assign_clusters, compare_with_flat, find_nonfinite, fit_kmeans
+from pmse_graph.downstream.kmeans import DEFAULT_PROBE, KMeansMethod, NonfinitePolicy, assign_clusters, compare_with_flat, find_nonfinite, fit_kmeans
 from pmse_graph.downstream.class_names import ClassNames, add_tree_columns, load_class_names
 from pmse_graph.downstream.plots import plot_class_map, top_classes, tsne_map
 from pmse_graph.errors import ConfigError
@@ -37,6 +39,8 @@ ASSIGNMENTS_NAME = "assignments.parquet"
 METRICS_NAME = "metrics.json"
 PER_CLASS_NAME = "per_class.csv"
 CENTROIDS_NAME = "centroids.npy"
+COARSE_CENTROIDS_NAME = "coarse_centroids.npy"
+CENTROID_GROUP_NAME = "centroid_group.npy"
 TSNE_TOP = 20
 TSNE_PNG_NAME = f"tsne_top{TSNE_TOP}.png"
 TSNE_CSV_NAME = f"tsne_top{TSNE_TOP}.csv"
@@ -50,8 +54,9 @@ def cluster_embeddings(
     k: int | None = None,
     seed: int = 0,
     kmeans_method: KMeansMethod = "auto",
-    niter: int = 20,
+    niter: int | None = None,
     refine_iterations: int = 0,
+    probe: int = DEFAULT_PROBE,
     max_points_per_centroid: int = 256,
     compare_sample: int = 50_000,
     min_cluster_size: int = 20,
@@ -70,8 +75,9 @@ def cluster_embeddings(
         k: Number of k-means clusters (required for k-means, unused by HDBSCAN).
         seed: Seed of sampling, faiss and t-SNE (default 0).
         kmeans_method: ``"auto"``, ``"flat"`` or ``"two_level"`` (see :func:`fit_kmeans`).
-        niter: k-means iterations (default 20).
-        refine_iterations: IVF-assigned iterations after two-level training (default 0).
+        niter: k-means iterations (default 20 for flat, 10 at each level of two-level).
+        refine_iterations: Lloyd iterations after two-level training (default 0).
+        probe: Coarse groups searched per event when assigning to two-level centroids (default 2).
         max_points_per_centroid: k-means training events per centroid (default 256).
         compare_sample: Events of the two-level versus flat comparison; 0 skips it (default 50,000).
         min_cluster_size: HDBSCAN smallest cluster (default 20).
@@ -111,17 +117,21 @@ def cluster_embeddings(
     if method == "kmeans":
         result = fit_kmeans(
             store, k=k, method=kmeans_method, niter=niter, seed=seed,
-            max_points_per_centroid=max_points_per_centroid, refine_iterations=refine_iterations, exclude_rows=skipped,
+            max_points_per_centroid=max_points_per_centroid, refine_iterations=refine_iterations, probe=probe, exclude_rows=skipped,
         )
-        assignment = assign_clusters(store, result.centroids, exclude_rows=skipped)
+        assignment = assign_clusters(store, result.centroids, tree=result.tree, probe=probe, exclude_rows=skipped)
         cluster = assignment.cluster
         save_npy_atomic(out / CENTROIDS_NAME, result.centroids)
+        if result.tree is not None:
+            save_npy_atomic(out / COARSE_CENTROIDS_NAME, result.tree.coarse)
+            save_npy_atomic(out / CENTROID_GROUP_NAME, result.tree.group)
         sizes = np.bincount(cluster[cluster >= 0], minlength=k)
         summary["kmeans"] = {
             "k": k,
             "method": result.method,
-            "niter": niter,
+            "niter": result.niter,
             "refine_iterations": refine_iterations if result.method == "two_level" else 0,
+            "groups": None if result.tree is None else len(result.tree.coarse),
             "train_points": result.train_points,
             "train_seconds": result.seconds,
             "train_objective": result.train_objective,

@@ -1,11 +1,15 @@
 """HDBSCAN clustering of event embeddings with bounded memory.
 
 HDBSCAN (fast_hdbscan) runs on the full-dimensional embeddings of at most ``max_fit_points``
-randomly sampled events. Every other event then takes the label of its nearest fitted event, so
-an event next to noise is noise. The search is exact up to ``EXACT_SEARCH_MAX_POINTS`` fitted
-events and goes through a faiss IVF index above. Above 30 dimensions fast_hdbscan builds an approximate kNN graph
-with ``pynndescent``. HDBSCAN labels noise -1; a result with no cluster at all is returned with
-``all_noise=True`` instead of raising, so that callers can report it.
+randomly sampled events. Every other event then takes the cluster of its nearest fitted event
+if it lies within the cluster's reach: the largest core distance (distance to the
+``min_samples``-th nearest fitted event, itself counted) among the cluster's fitted events.
+Otherwise it is noise, so an event next to noise, or far outside every cluster, stays noise. The
+searches (:mod:`pmse_graph.downstream.neighbours`) are exact up to
+``EXACT_SEARCH_MAX_POINTS`` fitted events and go through a faiss IVF index above. Above 30
+dimensions fast_hdbscan builds an approximate kNN graph with ``pynndescent``. HDBSCAN labels
+noise -1; a result with no cluster at all is returned with ``all_noise=True`` instead of
+raising, so that callers can report it.
 """
 
 from __future__ import annotations
@@ -14,11 +18,11 @@ import logging
 import time
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 
 from pmse_graph.downstream.embeddings import EmbeddingStore, describe_event_ids, nonfinite_rows
-from pmse_graph.downstream.kmeans import FAISS_MIN_POINTS_PER_CENTROID, sample_rows
+from pmse_graph.downstream.kmeans import sample_rows
+from pmse_graph.downstream.neighbours import build_search_index, search_batched
 from pmse_graph.errors import ConfigError, DataError, MissingDependencyError
 
 log = logging.getLogger(__name__)
@@ -110,7 +114,9 @@ def fit_hdbscan(
     cluster = np.full(store.num_events, -1, np.int64)
     cluster[rows] = fitted
     if len(rows) < usable:
-        cluster = _label_by_neighbour(store, vectors, fitted, cluster, fitted_rows=rows, exclude_rows=exclude_rows, batch_size=batch_size)
+        cluster = _label_by_neighbour(
+            store, vectors, fitted, cluster, min_samples=min_samples, fitted_rows=rows, exclude_rows=exclude_rows, batch_size=batch_size
+        )
     seconds = time.perf_counter() - start
 
     skip = np.zeros(store.num_events, bool)
@@ -133,20 +139,21 @@ def _label_by_neighbour(
     fitted_labels: np.ndarray,
     cluster: np.ndarray,
     *,
+    min_samples: int,
     fitted_rows: np.ndarray,
     exclude_rows: np.ndarray | None,
     batch_size: int,
 ) -> np.ndarray:
-    dim = fitted_vectors.shape[1]
-    if len(fitted_vectors) <= EXACT_SEARCH_MAX_POINTS:
-        index = faiss.IndexFlatL2(dim)
-    else:
-        nlist = min(int(4 * np.sqrt(len(fitted_vectors))), len(fitted_vectors) // FAISS_MIN_POINTS_PER_CENTROID)
-        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, nlist)
-        index.cp.min_points_per_centroid = 1
-        index.train(fitted_vectors)
-        index.nprobe = min(16, nlist)
-    index.add(fitted_vectors)
+    index = build_search_index(fitted_vectors, exact_max_points=EXACT_SEARCH_MAX_POINTS)
+    log.info("HDBSCAN: labelling the other events by their nearest fitted event (search %s)", index.description)
+    # squared core distance of every fitted event (to its min_samples-th nearest fitted event,
+    # itself included), and the largest one of each cluster's events as the cluster's reach
+    neighbours = min(min_samples, len(fitted_vectors))
+    core_squared = search_batched(index, fitted_vectors, neighbours, batch_size=batch_size)[0][:, -1]
+    clustered = fitted_labels >= 0
+    reach_squared = np.full(int(fitted_labels.max()) + 1 if clustered.any() else 0, -np.inf, np.float32)
+    np.maximum.at(reach_squared, fitted_labels[clustered], core_squared[clustered])
+    outside = 0
 
     skip = np.zeros(store.num_events, bool)
     skip[fitted_rows] = True
@@ -158,9 +165,12 @@ def _label_by_neighbour(
             rows = np.arange(offset + start, offset + min(start + batch_size, len(vectors)))
             todo = rows[~skip[rows]]
             if len(todo):
-                _, neighbour = index.search(np.ascontiguousarray(vectors[todo - offset], dtype=np.float32), 1)
-                found = neighbour[:, 0]
-                # an IVF search may find nothing in its probed lists (-1); such events stay noise
-                cluster[todo] = np.where(found >= 0, fitted_labels[np.maximum(found, 0)], -1)
+                squared, neighbour = search_batched(index, vectors[todo - offset], 1, batch_size=batch_size)
+                label = fitted_labels[neighbour[:, 0]]
+                within = label >= 0
+                within[within] = squared[within, 0] <= reach_squared[label[within]]
+                cluster[todo] = np.where(within, label, -1)
+                outside += int((~within & (label >= 0)).sum())
         offset += len(vectors)
+    log.info("HDBSCAN: %d events lay beyond the reach of their nearest fitted event's cluster and are noise", outside)
     return cluster

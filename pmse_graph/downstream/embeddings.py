@@ -350,12 +350,14 @@ class EmbeddingStore:
         """Return the label columns of all events in store order (vectors are not read)."""
         return pd.concat([self._labels(shard) for shard in self.shards], ignore_index=True)
 
-    def load(self, *, max_events: int | None = None, rows: Any = None) -> tuple[np.ndarray, pd.DataFrame]:
+    def load(self, *, max_events: int | None = None, rows: Any = None, copy: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
         """Read vectors and labels into memory.
 
         Args:
             max_events: Read only the first ``max_events`` events (default all).
             rows: Global row numbers to read, in the order given; exclusive with ``max_events``.
+            copy: With False, a store made by :meth:`from_array` returns its own array (not a
+                copy) when every row is requested in order; the caller must not modify it.
 
         Returns:
             ``(vectors, labels)``: a float32 ``(n, dim)`` array and a frame with ``n`` rows.
@@ -368,6 +370,9 @@ class EmbeddingStore:
         rows = np.asarray(rows, dtype=np.int64)
         if len(rows) and (rows.min() < 0 or rows.max() >= self.num_events):
             raise DataError(f"Row numbers must be in [0, {self.num_events}) (got {rows.min()}..{rows.max()})")
+        in_memory = len(self.shards) == 1 and self.shards[0].vectors is not None
+        if not copy and in_memory and len(rows) == self.num_events and (rows == np.arange(self.num_events)).all():
+            return self.shards[0].vectors, self.shards[0].labels.copy()
 
         offsets = np.cumsum([0] + [shard.num_events for shard in self.shards])
         shard_of_row = np.searchsorted(offsets, rows, side="right") - 1
@@ -378,7 +383,12 @@ class EmbeddingStore:
             where = np.flatnonzero(shard_of_row == number)
             local = rows[where] - offsets[number]
             shard = self.shards[number]
-            vectors[where] = self._vectors(shard)[local]
+            if len(where) and where[-1] - where[0] + 1 == len(where):
+                # a contiguous block of the output (sorted rows): gather straight into it, so the
+                # shard's rows are not first copied into a temporary array as large as the block
+                np.take(self._vectors(shard), local, axis=0, out=vectors[where[0] : where[-1] + 1], mode="clip")
+            else:
+                vectors[where] = self._vectors(shard)[local]
             frames.append(self._labels(shard).iloc[local])
             positions.append(where)
         if not frames:

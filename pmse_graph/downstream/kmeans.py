@@ -3,32 +3,40 @@
 * ``flat``: exact ``faiss.Kmeans`` (Lloyd iterations over all centroids), practical up to a
   few thousand centroids.
 * ``two_level``: a coarse k-means into about sqrt(k) groups, then an independent k-means inside
-  each group with centroids allotted by group size, optionally refined by Lloyd iterations whose
-  assignment step searches an IVF index over the centroids. This is the scheme of
-  ``faiss.contrib.clustering.two_level_clustering``. It is written out here because that
-  function (faiss 1.15.1) fails when a small group is allotted zero centroids, and it fixes the
-  second level at 25 iterations.
+  each group (:mod:`pmse_graph.downstream.two_level`), optionally refined by Lloyd iterations.
 
 Training reads at most ``max_points_per_centroid * k`` events (a random sample), and
 :func:`assign_clusters` then labels every event shard by shard in batches, so memory stays
-bounded by the training sample plus one batch. GPUs are used when ``faiss.get_num_gpus() > 0``.
+bounded by the training sample plus one batch. Two-level centroids are searched through their
+groups (:func:`~pmse_graph.downstream.two_level.search_two_level`), flat ones exactly or, above
+``EXACT_ASSIGN_MAX_K`` centroids, through an IVF index. GPUs are used when
+``faiss.get_num_gpus() > 0``; there every assignment is an exact search.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Literal, get_args
 
 import faiss
 import numpy as np
-import scipy.sparse
 from tqdm import tqdm
 
-from pmse_graph.downstream.embeddings import EmbeddingStore, describe_event_ids, nonfinite_rows
+from pmse_graph.downstream.embeddings import (
+    EmbeddingStore,
+    describe_event_ids,
+    nonfinite_rows,
+)
+from pmse_graph.downstream.neighbours import build_search_index, search_batched
+from pmse_graph.downstream.two_level import (
+    CentroidTree,
+    fit_two_level,
+    refine_two_level,
+    search_two_level,
+    train_faiss_kmeans,
+)
 from pmse_graph.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -37,14 +45,17 @@ KMeansMethod = Literal["auto", "flat", "two_level"]
 NonfinitePolicy = Literal["raise", "drop"]
 # "auto" uses flat k-means up to this k and two-level above it
 FLAT_MAX_K = 2048
-# assignment searches all centroids up to this k and an IVF index over them above it
+# flat centroids are searched exactly up to this k and through an IVF index above it
 EXACT_ASSIGN_MAX_K = 4096
 # below this many training points per centroid faiss prints a warning (faiss ClusteringParameters)
 FAISS_MIN_POINTS_PER_CENTROID = 39
-# Second-level groups with less work per iteration (events x centroids x dim) run on one OpenMP
-# thread, because for such small calls the threads' synchronisation costs more than they share,
-# most of all on a busy machine. NOTE: the threshold is a round estimate, not a measured optimum.
-SINGLE_THREAD_MAX_WORK = 50_000_000
+# coarse groups searched per event when assigning to two-level centroids
+DEFAULT_PROBE = 2
+# Default Lloyd iterations. Two-level k-means runs them at each level. Clustering 1M and 3M
+# Gaussian-mixture events of dimension 128 into 100,000 clusters, 10 iterations came within 0.2%
+# of the objective of 20 in 60-70% of the time (benchmarks/bench_clustering.py, RESULTS.md).
+FLAT_NITER = 20
+TWO_LEVEL_NITER = 10
 
 
 @dataclass
@@ -57,6 +68,8 @@ class KMeansResult:
         train_points: Number of events the centroids were trained on.
         train_objective: Mean squared distance of the training events to their centroid.
         seconds: Wall-clock training time.
+        tree: The coarse groups of two-level centroids, None for flat ones.
+        niter: Lloyd iterations run (at each level for two-level).
     """
 
     centroids: np.ndarray
@@ -64,6 +77,8 @@ class KMeansResult:
     train_points: int
     train_objective: float
     seconds: float
+    tree: CentroidTree | None = None
+    niter: int = FLAT_NITER
 
 
 @dataclass
@@ -74,7 +89,7 @@ class Assignment:
         cluster: ``(N,)`` int64 cluster index, -1 for events skipped as non-finite.
         squared_distance: ``(N,)`` float32 squared distance to the centroid, NaN when skipped.
         objective: Mean squared distance over the assigned events.
-        search: ``"exact"`` or the IVF parameters of an approximate assignment.
+        search: ``"exact"``, or how an approximate assignment searched (IVF or two-level parameters).
     """
 
     cluster: np.ndarray
@@ -130,11 +145,16 @@ def sample_rows(num_events: int, num_points: int, *, seed: int, exclude: np.ndar
     return np.sort(rng.choice(candidates, size=num_points, replace=False))
 
 
-def count_distinct_rows(vectors: np.ndarray) -> int:
-    """Count distinct rows through a 64-bit hash of their bytes (a collision, chance ~n^2/2^64, lowers the count)."""
-    words = np.ascontiguousarray(vectors, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    multipliers = np.random.default_rng(12345).integers(1, 2**63, size=words.shape[1], dtype=np.uint64) | np.uint64(1)
-    hashes = (words * multipliers).sum(axis=1)
+def count_distinct_rows(vectors: np.ndarray, *, block_rows: int = 65_536) -> int:
+    """Count distinct rows through a 64-bit hash of their bytes (a collision, chance ~n^2/2^64, lowers the count).
+
+    Rows are hashed ``block_rows`` at a time, so the extra memory is one block of 64-bit words.
+    """
+    multipliers = np.random.default_rng(12345).integers(1, 2**63, size=vectors.shape[1], dtype=np.uint64) | np.uint64(1)
+    hashes = np.empty(len(vectors), np.uint64)
+    for start in range(0, len(vectors), block_rows):
+        words = np.ascontiguousarray(vectors[start : start + block_rows], dtype=np.float32).view(np.uint32).astype(np.uint64)
+        hashes[start : start + len(words)] = (words * multipliers).sum(axis=1)
     return len(np.unique(hashes))
 
 
@@ -144,106 +164,15 @@ def check_cluster_count(k: int, vectors: np.ndarray, *, total_events: int) -> No
         raise ConfigError(f"Expected k >= 1 clusters (got {k})")
     if k > total_events:
         raise DataError(f"Cannot make k={k} clusters from {total_events} events: k must not exceed the number of events")
-    distinct = count_distinct_rows(vectors)
+    # a leading block with k distinct rows settles it without hashing every row
+    block = vectors[: min(len(vectors), max(4 * k, 65_536))]
+    distinct = count_distinct_rows(block)
+    if distinct < k and len(block) < len(vectors):
+        distinct = count_distinct_rows(vectors)
     if k > distinct:
         raise DataError(
             f"Cannot make k={k} clusters: the {len(vectors)} training events contain only {distinct} distinct vectors; lower k to at most {distinct}"
         )
-
-
-def _faiss_kmeans(
-    vectors: np.ndarray, k: int, *, niter: int, seed: int, max_points_per_centroid: int, gpu: bool, nredo: int = 1
-) -> tuple[np.ndarray, float]:
-    # min_points_per_centroid=1 silences faiss's per-call warning; fit_kmeans logs one line instead
-    kmeans = faiss.Kmeans(
-        vectors.shape[1], k, niter=niter, nredo=nredo, seed=seed, gpu=gpu,
-        min_points_per_centroid=1, max_points_per_centroid=max_points_per_centroid,
-    )
-    kmeans.train(vectors)
-    # faiss's obj list is per iteration and, with nredo > 1, spans several runs, so measure the final centroids
-    distance, _ = _search(kmeans.index, vectors, batch_size=262_144)
-    objective = float(distance.mean())
-    return np.ascontiguousarray(kmeans.centroids, dtype=np.float32), objective
-
-
-@contextlib.contextmanager
-def _faiss_threads(count: int) -> Iterator[None]:
-    previous = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(count)
-    try:
-        yield
-    finally:
-        faiss.omp_set_num_threads(previous)
-
-
-def allot_centroids(group_sizes: np.ndarray, k: int) -> np.ndarray:
-    """Share ``k`` centroids among groups in proportion to their sizes, at least 1 and at most the size of each non-empty group."""
-    sizes = group_sizes.astype(np.int64)
-    quota = sizes * k / sizes.sum()
-    allotted = np.where(sizes > 0, np.clip(np.floor(quota), 1, sizes), 0).astype(np.int64)
-
-    # largest-remainder correction, a step per group at most
-    while (deficit := k - int(allotted.sum())) != 0:
-        if deficit > 0:
-            priority = np.where(allotted < sizes, quota - allotted, -np.inf)
-        else:
-            priority = np.where(allotted > 1, allotted - quota, -np.inf)
-        chosen = np.argsort(-priority, kind="stable")[: abs(deficit)]
-        chosen = chosen[np.isfinite(priority[chosen])]
-        if len(chosen) == 0:
-            raise DataError(f"Cannot allot {k} centroids to groups of sizes summing to {sizes.sum()}")
-        allotted[chosen] += 1 if deficit > 0 else -1
-    return allotted
-
-
-def fit_two_level(
-    vectors: np.ndarray, *, k: int, niter: int, seed: int, max_points_per_centroid: int, gpu: bool, num_groups: int | None = None
-) -> tuple[np.ndarray, float]:
-    """Train ``k`` centroids by a coarse k-means into groups and a k-means inside each group.
-
-    Returns:
-        ``(centroids, objective)``: ``(k, dim)`` float32 centroids and the mean squared distance
-        of the training points to their group's nearest centroid.
-    """
-    n, dim = vectors.shape
-    groups = num_groups or max(1, int(round(np.sqrt(k))))
-    groups = min(groups, k)
-    coarse, _ = _faiss_kmeans(vectors, groups, niter=niter, seed=seed, max_points_per_centroid=max_points_per_centroid, gpu=gpu)
-    _, group_of = _search(_flat_index(coarse, gpu=gpu), vectors, batch_size=262_144)
-
-    sizes = np.bincount(group_of, minlength=groups)
-    allotted = allot_centroids(sizes, k)
-    order = np.argsort(group_of, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(sizes)])
-    centroids = np.empty((k, dim), dtype=np.float32)
-    weighted_objective, start = 0.0, 0
-    for group in tqdm(np.flatnonzero(sizes), desc="two-level k-means", unit="group", disable=groups < 64):
-        members = vectors[order[bounds[group] : bounds[group + 1]]]
-        count = int(allotted[group])
-        threads = 1 if len(members) * count * dim < SINGLE_THREAD_MAX_WORK and not gpu else faiss.omp_get_max_threads()
-        with _faiss_threads(threads):
-            sub, objective = _faiss_kmeans(members, count, niter=niter, seed=seed + int(group), max_points_per_centroid=max_points_per_centroid, gpu=gpu)
-        centroids[start : start + count] = sub
-        weighted_objective += objective * len(members)
-        start += count
-    return centroids, weighted_objective / n
-
-
-def refine_centroids(vectors: np.ndarray, centroids: np.ndarray, *, iterations: int, gpu: bool) -> tuple[np.ndarray, float]:
-    """Run Lloyd iterations whose assignment step uses :func:`build_assignment_index`; empty clusters keep their centroid."""
-    k = len(centroids)
-    objective = float("nan")
-    for _ in range(iterations):
-        index, _ = build_assignment_index(centroids, gpu=gpu)
-        distance, cluster = _search(index, vectors, batch_size=262_144, centroids=centroids)
-        objective = float(distance.mean())
-        membership = scipy.sparse.csr_matrix((np.ones(len(vectors), np.float32), (cluster, np.arange(len(vectors)))), shape=(k, len(vectors)))
-        sums = np.asarray(membership @ vectors)
-        counts = np.bincount(cluster, minlength=k)
-        filled = counts > 0
-        centroids = centroids.copy()
-        centroids[filled] = sums[filled] / counts[filled, None]
-    return centroids, objective
 
 
 def fit_kmeans(
@@ -251,10 +180,11 @@ def fit_kmeans(
     *,
     k: int,
     method: KMeansMethod = "auto",
-    niter: int = 20,
+    niter: int | None = None,
     seed: int = 0,
     max_points_per_centroid: int = 256,
     refine_iterations: int = 0,
+    probe: int = DEFAULT_PROBE,
     nredo: int = 1,
     exclude_rows: np.ndarray | None = None,
     use_gpu: bool | None = None,
@@ -265,10 +195,12 @@ def fit_kmeans(
         data: An :class:`EmbeddingStore` or an ``(N, D)`` array (converted to C-contiguous float32).
         k: Number of clusters.
         method: ``"flat"``, ``"two_level"`` or ``"auto"`` (default: flat up to k = 2048).
-        niter: Lloyd iterations of each k-means (default 20).
+        niter: Lloyd iterations of each k-means (default 20 for flat, 10 for two-level).
         seed: Seed of the sampling and of faiss (default 0).
         max_points_per_centroid: Training sample size per centroid (default 256, as faiss).
-        refine_iterations: Extra IVF-assigned iterations after two-level training (default 0).
+        refine_iterations: Lloyd iterations after two-level training, each assigning the
+            events through their ``probe`` nearest groups (default 0).
+        probe: Coarse groups searched per event by the refinement (default 2).
         nredo: Flat k-means runs from different random starts, the best kept (default 1).
         exclude_rows: Global rows to leave out, for example from :func:`find_nonfinite`.
         use_gpu: Train on GPUs (default: when faiss finds one).
@@ -278,23 +210,25 @@ def fit_kmeans(
     """
     if method not in get_args(KMeansMethod):
         raise ConfigError(f"Expected a k-means method in {get_args(KMeansMethod)} (got {method!r})")
-    if niter < 1 or max_points_per_centroid < 1 or refine_iterations < 0 or nredo < 1:
-        raise ConfigError(
-            "Expected niter >= 1, max_points_per_centroid >= 1, refine_iterations >= 0, nredo >= 1 "
-            f"(got {niter}, {max_points_per_centroid}, {refine_iterations}, {nredo})"
-        )
-    store = data if isinstance(data, EmbeddingStore) else EmbeddingStore.from_array(data)
-    gpu = use_gpu_default() if use_gpu is None else use_gpu
     chosen = method
     if method == "auto":
         chosen = "flat" if k <= FLAT_MAX_K else "two_level"
+    if niter is None:
+        niter = FLAT_NITER if chosen == "flat" else TWO_LEVEL_NITER
+    if niter < 1 or max_points_per_centroid < 1 or refine_iterations < 0 or probe < 1 or nredo < 1:
+        raise ConfigError(
+            "Expected niter >= 1, max_points_per_centroid >= 1, refine_iterations >= 0, probe >= 1, nredo >= 1 "
+            f"(got {niter}, {max_points_per_centroid}, {refine_iterations}, {probe}, {nredo})"
+        )
+    store = data if isinstance(data, EmbeddingStore) else EmbeddingStore.from_array(data)
+    gpu = use_gpu_default() if use_gpu is None else use_gpu
 
     # training sample
     usable = store.num_events - (0 if exclude_rows is None else len(exclude_rows))
     if k > usable:
         raise DataError(f"Cannot make k={k} clusters from {usable} events: k must not exceed the number of events")
     rows = sample_rows(store.num_events, k * max_points_per_centroid, seed=seed, exclude=exclude_rows)
-    vectors, labels = store.load(rows=rows)
+    vectors, labels = store.load(rows=rows, copy=False)  # read-only use below
     bad = nonfinite_rows(vectors)
     if len(bad):
         raise DataError(f"{len(bad)} training embeddings contain NaN or infinity, event ids {describe_event_ids(labels['event_id'].to_numpy()[bad])}")
@@ -307,64 +241,28 @@ def fit_kmeans(
         )
 
     start = time.perf_counter()
+    tree = None
     if chosen == "flat":
-        centroids, objective = _faiss_kmeans(
+        centroids, distance, _ = train_faiss_kmeans(
             vectors, k, niter=niter, seed=seed, max_points_per_centroid=max_points_per_centroid, gpu=gpu, nredo=nredo
         )
+        objective = float(distance.mean(dtype=np.float64))
     else:
-        centroids, objective = fit_two_level(vectors, k=k, niter=niter, seed=seed, max_points_per_centroid=max_points_per_centroid, gpu=gpu)
+        centroids, tree, objective = fit_two_level(vectors, k=k, niter=niter, seed=seed, max_points_per_centroid=max_points_per_centroid, gpu=gpu)
         if refine_iterations:
-            centroids, objective = refine_centroids(vectors, centroids, iterations=refine_iterations, gpu=gpu)
+            centroids, objective = refine_two_level(vectors, centroids, tree, iterations=refine_iterations, probe=probe)
     seconds = time.perf_counter() - start
-    log.info("%s k-means: %d centroids from %d events in %.1f s, training objective %.4g", chosen, k, len(vectors), seconds, objective)
-    return KMeansResult(centroids, chosen, len(vectors), objective, seconds)
-
-
-def _flat_index(centroids: np.ndarray, *, gpu: bool) -> Any:
-    index = faiss.IndexFlatL2(centroids.shape[1])
-    index.add(centroids)
-    return faiss.index_cpu_to_all_gpus(index) if gpu else index
-
-
-def build_assignment_index(centroids: np.ndarray, *, gpu: bool = False, nprobe: int = 16) -> tuple[Any, str]:
-    """Return a faiss index over the centroids and its description: exact up to ``EXACT_ASSIGN_MAX_K``, IVF above."""
-    k, dim = centroids.shape
-    if k <= EXACT_ASSIGN_MAX_K:
-        return _flat_index(centroids, gpu=gpu), "exact"
-    nlist = max(1, min(int(4 * np.sqrt(k)), k // FAISS_MIN_POINTS_PER_CENTROID))
-    index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, nlist)
-    index.cp.min_points_per_centroid = 1
-    index.train(centroids)
-    index.add(centroids)
-    index.nprobe = min(nprobe, nlist)
-    return index, f"ivf nlist={nlist} nprobe={index.nprobe}"
-
-
-def _search(index: Any, vectors: np.ndarray, *, batch_size: int, centroids: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Return the squared distance to and the index of the nearest centroid of every row of ``vectors``.
-
-    An IVF search returns -1 for a query whose probed lists are all empty; with ``centroids``
-    given, such queries are searched again exactly.
-    """
-    distances = np.empty(len(vectors), np.float32)
-    labels = np.empty(len(vectors), np.int64)
-    for start in range(0, len(vectors), batch_size):
-        batch = np.ascontiguousarray(vectors[start : start + batch_size], dtype=np.float32)
-        distance, label = index.search(batch, 1)
-        missing = np.flatnonzero(label[:, 0] < 0)
-        if len(missing) and centroids is not None:
-            exact_distance, exact_label = _flat_index(centroids, gpu=False).search(batch[missing], 1)
-            distance[missing], label[missing] = exact_distance, exact_label
-        distances[start : start + len(batch)] = distance[:, 0]
-        labels[start : start + len(batch)] = label[:, 0]
-    return distances, labels
+    log.info("%s k-means: %d centroids from %d events, %d iterations, in %.1f s, training objective %.4g", chosen, k, len(vectors), niter, seconds, objective)
+    return KMeansResult(centroids, chosen, len(vectors), objective, seconds, tree, niter)
 
 
 def assign_clusters(
     data: EmbeddingStore | np.ndarray,
     centroids: np.ndarray,
     *,
-    batch_size: int = 65_536,
+    tree: CentroidTree | None = None,
+    probe: int = DEFAULT_PROBE,
+    batch_size: int = 262_144,
     exclude_rows: np.ndarray | None = None,
     use_gpu: bool | None = None,
 ) -> Assignment:
@@ -373,14 +271,30 @@ def assign_clusters(
     Args:
         data: An :class:`EmbeddingStore` or an ``(N, D)`` array.
         centroids: ``(k, D)`` centroids.
-        batch_size: Events searched at once (default 65,536).
+        tree: The groups of two-level centroids (:attr:`KMeansResult.tree`); each event is then
+            searched among the centroids of its ``probe`` nearest groups. Without it the search
+            is exact up to ``EXACT_ASSIGN_MAX_K`` centroids and goes through an IVF index above.
+        probe: Coarse groups searched per event with ``tree`` (default 2).
+        batch_size: Events searched at once (default 262,144).
         exclude_rows: Global rows that get cluster -1 without a search (non-finite events).
-        use_gpu: Search on GPUs (default: when faiss finds one).
+        use_gpu: Search exactly on GPUs, ignoring ``tree`` (default: when faiss finds one).
     """
     store = data if isinstance(data, EmbeddingStore) else EmbeddingStore.from_array(data)
     gpu = use_gpu_default() if use_gpu is None else use_gpu
     centroids = np.ascontiguousarray(centroids, dtype=np.float32)
-    index, search = build_assignment_index(centroids, gpu=gpu)
+    if tree is not None and not gpu:
+        search = f"two-level probe={min(probe, len(tree.coarse))} of {len(tree.coarse)} groups"
+
+        def nearest(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return search_two_level(vectors, centroids, tree, probe=probe)
+    else:
+        index = build_search_index(centroids, exact_max_points=len(centroids) if gpu else EXACT_ASSIGN_MAX_K, use_gpu=gpu)
+        search = index.description
+
+        def nearest(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            found_distance, found = search_batched(index, vectors, 1, batch_size=batch_size)
+            return found_distance[:, 0], found[:, 0]
+
     cluster = np.full(store.num_events, -1, np.int64)
     distance = np.full(store.num_events, np.nan, np.float32)
     skip = np.zeros(store.num_events, bool)
@@ -394,13 +308,11 @@ def assign_clusters(
                 rows = np.arange(offset + start, offset + min(start + batch_size, len(vectors)))
                 keep = rows[~skip[rows]]
                 if len(keep):
-                    found_distance, found = _search(index, vectors[keep - offset], batch_size=batch_size, centroids=centroids)
-                    cluster[keep] = found
-                    distance[keep] = found_distance
+                    distance[keep], cluster[keep] = nearest(np.ascontiguousarray(vectors[keep - offset], dtype=np.float32))
                 progress.update(len(rows))
             offset += len(vectors)
     assigned = cluster >= 0
-    objective = float(distance[assigned].mean()) if assigned.any() else float("nan")
+    objective = float(distance[assigned].mean(dtype=np.float64)) if assigned.any() else float("nan")
     return Assignment(cluster, distance, objective, search)
 
 
@@ -409,7 +321,7 @@ def compare_with_flat(
     *,
     k: int,
     sample_points: int = 50_000,
-    niter: int = 20,
+    niter: int | None = None,
     seed: int = 0,
     exclude_rows: np.ndarray | None = None,
 ) -> dict[str, float | int]:
@@ -417,6 +329,7 @@ def compare_with_flat(
 
     Both methods cluster the same ``m`` sampled events into ``k * m / N`` centroids (at least 2,
     at most ``FLAT_MAX_K`` and ``m``), so each centroid gets as many events as in the full run.
+    ``niter`` (default: each method's own default) applies to both.
 
     Returns:
         ``sample_points``, ``k``, ``flat_objective``, ``two_level_objective`` (mean squared

@@ -105,7 +105,7 @@ def test_selection_scored_on_test_events(tiny_run):
 def test_plots_and_tables_written(tiny_run):
     out, _, _ = tiny_run
     for name in ("summary.csv", "encoders.csv", "rho_pi.csv", "confusions.csv", "operating_points.csv",
-                 "knn_accuracy_by_epoch.png", "clustering_time_by_k.png", "rho_pi_precision_recall.png", "RESULTS_section.md"):
+                 "knn_accuracy_by_epoch.png", "clustering_time_by_k.png", "rho_pi_precision_recall.png", "RESULTS_section.md", "same_wall_clock.csv"):
         assert (out / name).is_file(), name
         assert (out / name).stat().st_size > 0, name
 
@@ -123,6 +123,9 @@ def test_markdown_appended_with_provenance(tiny_run):
     assert "--tiny" in section
     assert "The graph encoder" in section
     assert "The graph encoder" in output
+    assert "`plots/bench_tiny_knn_accuracy_by_epoch.png`" in section
+    for name in ("knn_accuracy_by_epoch.png", "clustering_time_by_k.png", "rho_pi_precision_recall.png"):
+        assert (results_md.parent / "plots" / f"bench_tiny_{name}").read_bytes() == (out / name).read_bytes()
 
 
 def test_rerun_without_overwrite_raises(tiny_run):

@@ -83,13 +83,19 @@ def test_two_level_reports_objective_against_flat(tmp_path):
     out = tmp_path / "out"
     result = invoke(
         "--embeddings", str(embeddings), "--k", "40", "--kmeans-method", "two_level", "--refine-iterations", "1",
-        "--compare-sample", "1000", "--tsne-points", "0", "--out", str(out),
+        "--probe", "3", "--compare-sample", "1000", "--tsne-points", "0", "--out", str(out),
     )
     assert result.exit_code == 0, result.output
     assert "two-level / flat objective on 1000 events" in result.output
     kmeans = json.loads((out / "metrics.json").read_text())["kmeans"]
     assert kmeans["method"] == "two_level"
     assert kmeans["refine_iterations"] == 1
+    assert kmeans["groups"] == 6  # round(sqrt(40))
+    assert kmeans["assignment_search"] == "two-level probe=3 of 6 groups"
+    group = np.load(out / "centroid_group.npy")
+    assert np.load(out / "coarse_centroids.npy").shape == (6, 8)
+    assert group.shape == (40,)
+    assert (np.diff(group) >= 0).all()
     comparison = kmeans["objective_vs_flat"]
     assert comparison["k"] == round(40 * 1000 / 1500)
     # below 1 when flat k-means ends in a worse local minimum than two-level
@@ -181,6 +187,7 @@ def test_hdbscan_tiny_input(tmp_path):
         ([], "k-means needs the number of clusters"),
         (["--k", "2", "--kmeans-method", "exact"], "k-means method"),
         (["--k", "2", "--nonfinite", "zero"], "non-finite policy"),
+        (["--k", "2", "--probe", "0"], "probe >= 1"),
     ],
 )
 def test_invalid_options(tmp_path, arguments, message):

@@ -81,3 +81,11 @@ def test_hdbscan_above_30_dimensions_uses_nndescent():
     result = fit_hdbscan(vectors, min_cluster_size=20, min_samples=10)
     assert result.num_clusters == 5
     assert normalized_mutual_info_score(blob, result.cluster) > 0.95
+
+
+def test_unfitted_noise_stays_noise():
+    vectors, blob = blobs_with_noise(4000, 4, 6, noise_share=0.1, seed=3)
+    result = fit_hdbscan(vectors, min_cluster_size=15, min_samples=5, max_fit_points=1000)
+    noise = blob < 0
+    assert (result.cluster[noise] == -1).mean() > 0.7
+    assert (result.cluster[~noise] >= 0).mean() > 0.9

@@ -10,7 +10,6 @@ import pytest
 from pmse_graph.downstream.embeddings import EmbeddingStore, EmbeddingWriter
 from pmse_graph.downstream.kmeans import (
     EXACT_ASSIGN_MAX_K,
-    allot_centroids,
     assign_clusters,
     compare_with_flat,
     count_distinct_rows,
@@ -166,19 +165,27 @@ def test_few_points_per_centroid_logged_once(caplog, capfd):
     assert "WARNING clustering" not in capfd.readouterr().err
 
 
-def test_allot_centroids_bounds():
-    sizes = np.array([1, 50, 0, 3, 200, 7])
-    allotted = allot_centroids(sizes, 40)
-    assert allotted.sum() == 40
-    assert allotted[2] == 0
-    assert (allotted[sizes > 0] >= 1).all()
-    assert (allotted <= sizes).all()
-    assert allotted[4] > allotted[1] > allotted[5]
-
-
 def test_unknown_method_rejected():
     vectors, _ = blobs(50, 2, 2)
     with pytest.raises(ConfigError, match="k-means method"):
         fit_kmeans(vectors, k=2, method="spectral")
     with pytest.raises(ConfigError, match="k >= 1"):
         fit_kmeans(vectors, k=0)
+
+
+def test_two_level_assignment_searches_groups():
+    vectors, _ = blobs(6000, 150, 16, spread=3.0)
+    result = fit_kmeans(vectors, k=100, method="two_level", seed=0)
+    grouped = assign_clusters(vectors, result.centroids, tree=result.tree, probe=3)
+    exact = assign_clusters(vectors, result.centroids)
+    assert grouped.search == "two-level probe=3 of 10 groups"
+    assert exact.search == "exact"
+    assert (grouped.cluster == exact.cluster).mean() > 0.95
+    assert grouped.objective == pytest.approx(exact.objective, rel=0.02)
+
+
+def test_count_distinct_rows_across_blocks():
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(50, 4)).astype(np.float32)
+    vectors = rows[rng.integers(0, 50, 1000)]
+    assert count_distinct_rows(vectors, block_rows=7) == len(np.unique(vectors, axis=0))

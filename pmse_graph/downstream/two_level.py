@@ -1,0 +1,249 @@
+"""Two-level (hierarchical) k-means for many clusters, and the nearest-centroid search it allows.
+
+A coarse k-means splits the events into about sqrt(k) groups; inside each group an independent
+k-means trains the group's share of the k centroids (shared in proportion to the group sizes).
+This is the scheme of ``faiss.contrib.clustering.two_level_clustering``. It is written out here
+because that function (faiss 1.15.1) fails when a small group is allotted zero centroids and
+fixes the second level at 25 iterations.
+
+The coarse centroids and the group of every fine centroid form a :class:`CentroidTree`. The
+nearest centroid of an event is then searched among the fine centroids of its ``probe`` nearest
+groups only: a matrix product of the events of one group with that group's few hundred
+centroids, instead of an index scan over all k. With ``probe=1`` an event gets the centroid the
+training would give it; a larger ``probe`` also finds nearer centroids across group borders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+import scipy.sparse
+from tqdm import tqdm
+
+from pmse_graph.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+# Second-level groups with less work per iteration (events x centroids x dim) run on one OpenMP
+# thread, because for such small calls the threads' synchronisation costs more than they share,
+# most of all on a busy machine. NOTE: the threshold is a round estimate, not a measured optimum.
+SINGLE_THREAD_MAX_WORK = 50_000_000
+# events searched per matrix product in the two-level search
+SEARCH_BATCH = 262_144
+
+
+@dataclass
+class CentroidTree:
+    """The coarse level of a two-level k-means.
+
+    Attributes:
+        coarse: ``(G, D)`` float32 group centroids; every group owns at least one fine centroid.
+        group: ``(k,)`` int64 group of every fine centroid, non-decreasing (the fine centroids
+            are stored group by group).
+    """
+
+    coarse: np.ndarray
+    group: np.ndarray
+
+    def __post_init__(self) -> None:
+        counts = np.bincount(self.group, minlength=len(self.coarse))
+        if len(counts) != len(self.coarse) or (counts == 0).any() or (np.diff(self.group) < 0).any():
+            raise DataError(
+                f"Invalid centroid tree: {len(self.coarse)} groups, fine-centroid groups must be sorted and cover every group "
+                f"(found groups {int(self.group.min())}..{int(self.group.max())}, {int((counts == 0).sum())} empty)"
+            )
+
+    @property
+    def bounds(self) -> np.ndarray:
+        """``(G + 1,)`` offsets: the fine centroids of group g are rows ``bounds[g]:bounds[g + 1]``."""
+        return np.searchsorted(self.group, np.arange(len(self.coarse) + 1))
+
+
+def train_faiss_kmeans(
+    vectors: np.ndarray, k: int, *, niter: int, seed: int, max_points_per_centroid: int, gpu: bool, nredo: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run exact ``faiss.Kmeans`` and assign ``vectors`` to the trained centroids.
+
+    Returns:
+        ``(centroids, squared_distance, label)``: ``(k, D)`` float32 centroids and, for every
+        row of ``vectors``, its squared distance to and index of the nearest centroid.
+    """
+    # min_points_per_centroid=1 silences faiss's per-call warning; fit_kmeans logs one line instead
+    kmeans = faiss.Kmeans(
+        vectors.shape[1], k, niter=niter, nredo=nredo, seed=seed, gpu=gpu,
+        min_points_per_centroid=1, max_points_per_centroid=max_points_per_centroid,
+    )
+    kmeans.train(vectors)
+    # faiss's obj list is per iteration and, with nredo > 1, spans several runs, so assign again
+    distance, label = kmeans.index.search(vectors, 1)
+    return np.ascontiguousarray(kmeans.centroids, dtype=np.float32), distance[:, 0], label[:, 0]
+
+
+@contextlib.contextmanager
+def faiss_threads(count: int) -> Iterator[None]:
+    """Run the enclosed faiss calls on ``count`` OpenMP threads."""
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(count)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
+
+
+def allot_centroids(group_sizes: np.ndarray, k: int) -> np.ndarray:
+    """Share ``k`` centroids among groups in proportion to their sizes, at least 1 and at most the size of each non-empty group."""
+    sizes = group_sizes.astype(np.int64)
+    quota = sizes * k / sizes.sum()
+    allotted = np.where(sizes > 0, np.clip(np.floor(quota), 1, sizes), 0).astype(np.int64)
+
+    # largest-remainder correction, a step per group at most
+    while (deficit := k - int(allotted.sum())) != 0:
+        if deficit > 0:
+            priority = np.where(allotted < sizes, quota - allotted, -np.inf)
+        else:
+            priority = np.where(allotted > 1, allotted - quota, -np.inf)
+        chosen = np.argsort(-priority, kind="stable")[: abs(deficit)]
+        chosen = chosen[np.isfinite(priority[chosen])]
+        if len(chosen) == 0:
+            raise DataError(f"Cannot allot {k} centroids to groups of sizes summing to {sizes.sum()}")
+        allotted[chosen] += 1 if deficit > 0 else -1
+    return allotted
+
+
+def fit_two_level(
+    vectors: np.ndarray, *, k: int, niter: int, seed: int, max_points_per_centroid: int, gpu: bool, num_groups: int | None = None
+) -> tuple[np.ndarray, CentroidTree, float]:
+    """Train ``k`` centroids by a coarse k-means into groups and a k-means inside each group.
+
+    Args:
+        vectors: ``(N, D)`` C-contiguous float32 training events.
+        k: Number of fine centroids.
+        niter: Lloyd iterations at each level.
+        seed: Seed of the coarse k-means; group g uses ``seed + g``.
+        max_points_per_centroid: faiss's training sample cap per centroid.
+        gpu: Train on GPUs.
+        num_groups: Coarse groups (default ``round(sqrt(k))``).
+
+    Returns:
+        ``(centroids, tree, objective)``: ``(k, D)`` float32 centroids stored group by group,
+        their :class:`CentroidTree`, and the mean squared distance of the training events to
+        the nearest centroid of their group.
+    """
+    n, dim = vectors.shape
+    groups = min(num_groups or max(1, int(round(np.sqrt(k)))), k)
+    coarse, _, group_of = train_faiss_kmeans(vectors, groups, niter=niter, seed=seed, max_points_per_centroid=max_points_per_centroid, gpu=gpu)
+
+    sizes = np.bincount(group_of, minlength=groups)
+    allotted = allot_centroids(sizes, k)
+    order = np.argsort(group_of, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    centroids = np.empty((k, dim), dtype=np.float32)
+    squared_sum, start = 0.0, 0
+    filled = np.flatnonzero(sizes)
+    for group in tqdm(filled, desc="two-level k-means", unit="group", disable=groups < 64):
+        members = vectors[order[bounds[group] : bounds[group + 1]]]
+        count = int(allotted[group])
+        threads = 1 if len(members) * count * dim < SINGLE_THREAD_MAX_WORK and not gpu else faiss.omp_get_max_threads()
+        with faiss_threads(threads):
+            sub, distance, _ = train_faiss_kmeans(
+                members, count, niter=niter, seed=seed + int(group), max_points_per_centroid=max_points_per_centroid, gpu=gpu
+            )
+        centroids[start : start + count] = sub
+        squared_sum += float(distance.sum(dtype=np.float64))
+        start += count
+
+    # groups left empty by the coarse assignment own no centroid and are dropped from the tree
+    tree = CentroidTree(np.ascontiguousarray(coarse[filled]), np.repeat(np.arange(len(filled)), allotted[filled]))
+    return centroids, tree, squared_sum / n
+
+
+def search_two_level(vectors: np.ndarray, centroids: np.ndarray, tree: CentroidTree, *, probe: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Find each event's nearest fine centroid among those of its ``probe`` nearest groups, on the CPU.
+
+    Shapes:
+        vectors: (N, D); centroids: (k, D) -> squared distance (N,) float32, centroid index (N,) int64.
+    """
+    if probe < 1:
+        raise ConfigError(f"Expected probe >= 1 groups (got {probe})")
+    probe = min(probe, len(tree.coarse))
+    coarse_index = faiss.IndexFlatL2(tree.coarse.shape[1])
+    coarse_index.add(tree.coarse)
+    bounds = tree.bounds
+    centroid_norms = np.einsum("ij,ij->i", centroids, centroids)
+
+    best_distance = np.empty(len(vectors), np.float32)
+    best_label = np.empty(len(vectors), np.int64)
+    for start in range(0, len(vectors), SEARCH_BATCH):
+        batch = np.ascontiguousarray(vectors[start : start + SEARCH_BATCH], dtype=np.float32)
+        batch_norms = np.einsum("ij,ij->i", batch, batch)
+        _, nearest_groups = coarse_index.search(batch, probe)  # (B, probe)
+        distance = np.full(len(batch), np.inf, np.float32)
+        label = np.full(len(batch), -1, np.int64)
+        for rank in range(probe):
+            _search_groups(batch, batch_norms, nearest_groups[:, rank], centroids, centroid_norms, bounds, distance, label)
+        best_distance[start : start + len(batch)] = np.maximum(distance, 0.0)
+        best_label[start : start + len(batch)] = label
+    return best_distance, best_label
+
+
+def _search_groups(
+    batch: np.ndarray,
+    batch_norms: np.ndarray,
+    group_of: np.ndarray,
+    centroids: np.ndarray,
+    centroid_norms: np.ndarray,
+    bounds: np.ndarray,
+    distance: np.ndarray,
+    label: np.ndarray,
+) -> None:
+    """Search each event of ``batch`` among the centroids of group ``group_of``; keep improvements in place."""
+    # sorted by group, so that each group's events are one contiguous block
+    order = np.argsort(group_of, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(group_of, minlength=len(bounds) - 1))])
+    members = batch[order]
+    found_distance = np.empty(len(batch), np.float32)
+    found_label = np.empty(len(batch), np.int64)
+    for group in np.flatnonzero(np.diff(starts)):
+        first, last = starts[group], starts[group + 1]
+        low, high = bounds[group], bounds[group + 1]
+        # ||x - c||^2 - ||x||^2 = ||c||^2 - 2 x.c, one matrix product per group
+        scores = members[first:last] @ centroids[low:high].T  # (events of the group, centroids of the group)
+        scores *= -2.0
+        scores += centroid_norms[low:high]
+        nearest = scores.argmin(axis=1)
+        found_distance[first:last] = np.take_along_axis(scores, nearest[:, None], axis=1)[:, 0]
+        found_label[first:last] = low + nearest
+    found_distance += batch_norms[order]
+
+    better = found_distance < distance[order]
+    distance[order[better]] = found_distance[better]
+    label[order[better]] = found_label[better]
+
+
+def refine_two_level(vectors: np.ndarray, centroids: np.ndarray, tree: CentroidTree, *, iterations: int, probe: int) -> tuple[np.ndarray, float]:
+    """Run Lloyd iterations with :func:`search_two_level` as the assignment step; empty clusters keep their centroid.
+
+    The groups stay fixed: a centroid moves but keeps its group, which stays a good
+    approximation while the centroids move by much less than the group spacing.
+
+    Returns:
+        ``(centroids, objective)``: the refined ``(k, D)`` centroids and the mean squared
+        distance of the assignment of the last iteration.
+    """
+    k = len(centroids)
+    objective = float("nan")
+    for _ in range(iterations):
+        distance, cluster = search_two_level(vectors, centroids, tree, probe=probe)
+        objective = float(distance.mean(dtype=np.float64))
+        membership = scipy.sparse.csr_matrix((np.ones(len(vectors), np.float32), (cluster, np.arange(len(vectors)))), shape=(k, len(vectors)))
+        sums = np.asarray(membership @ vectors)
+        counts = np.bincount(cluster, minlength=k)
+        filled = counts > 0
+        centroids = centroids.copy()
+        centroids[filled] = sums[filled] / counts[filled, None]
+    return centroids, objective
