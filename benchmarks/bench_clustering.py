@@ -204,12 +204,11 @@ def main() -> None:
             + ([f"--flat-max-k {args.flat_max_k}"] if args.flat_max_k != parser.get_default("flat_max_k") else [])
             + [f"--hdbscan-sizes {' '.join(map(str, args.hdbscan_sizes))}"]
         )
-        from pmse_graph.benchmark.record import git_commit, machine_description
+        from pmse_graph.benchmark.provenance import provenance
 
-        machine = machine_description()
         section = (
-            f"\n## Clustering: k-means and HDBSCAN ({datetime.date.today()}, {machine['cores']} cores, {machine['cpu']}, GPU {machine['gpu']})\n\n"
-            f"Command: `{command}` at commit {git_commit()}\n\n"
+            f"\n## Clustering: k-means and HDBSCAN ({datetime.date.today()}, {provenance()})\n\n"
+            f"Command: `{command}`\n\n"
             f"Data: Gaussian mixture of N / {EVENTS_PER_COMPONENT} components (10 to {MAX_COMPONENTS}) plus {100 * NOISE_SHARE:.0f}% uniform noise; one process per row; "
             "HDBSCAN with min_cluster_size 20, min_samples 10.\n\n"
             f"{table}\n"

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 import uproot
 
+from pmse_graph.benchmark.provenance import provenance
 from pmse_graph.config import atomic_write_text
 from pmse_graph.data.graphs import build_batch
 from pmse_graph.data.reader import iterate_chunks
@@ -201,7 +202,7 @@ def main() -> None:
 
     if args.append:
         date = datetime.date.today().isoformat()
-        machine = f"{platform.machine()}, {torch.get_num_threads()} torch thread"
+        machine = f"{platform.machine()}, {torch.get_num_threads()} torch thread; {provenance()}"
         command = f"benchmarks/bench_data.py --events {args.events} --particles {args.particles:g} --step-size {args.step_size} --batch-size {args.batch_size}"
         line = (f"| {date} | {machine} | `{command}` | {events:,} | {row['particles/event']:.1f} | {row['uproot read ev/s']:,.0f} | "
                 f"{row['reader ev/s']:,.0f} | {row['graph build ev/s']:,.0f} | {row['end-to-end ev/s']:,.0f} | {row['end-to-end wall ev/s']:,.0f} | {rss:,.0f} |\n")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pmse_graph.benchmark.provenance import provenance  # noqa: E402
 from pmse_graph.config import atomic_write_text  # noqa: E402
 from pmse_graph.simulation.decay_model import DecayModel  # noqa: E402
 
@@ -54,7 +54,7 @@ def main() -> None:
         command = "benchmarks/bench_decay_model.py " + " ".join(a for a in sys.argv[1:] if a != "--append")
         lines = [
             "",
-            f"## Decay-tree template sampling ({datetime.date.today()}, {platform.node()}, {platform.machine()})",
+            f"## Decay-tree template sampling ({datetime.date.today()}, {provenance()})",
             "",
             f"Command: `.venv/bin/python {command.strip()}`; CPU seconds of one process. Model build {build:.2f} s.",
             "",

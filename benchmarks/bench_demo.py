@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from pmse_graph.atomic import atomic_write_text
-from pmse_graph.benchmark.record import git_commit, machine_description
+from pmse_graph.benchmark.provenance import git_commit, machine_description
 from pmse_graph.demo import DemoSettings, _prepare_output, demo_commands
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"

@@ -37,6 +37,7 @@ import torch
 from torch_geometric.data import Batch
 from torch_geometric.utils import to_dense_batch
 
+from pmse_graph.benchmark.provenance import provenance
 from pmse_graph.models import EncoderConfig, ModelInputSpec, build_encoder, count_parameters, match_transformer_width
 from pmse_graph.physics.kinematics import pair_features
 
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
 def append_results(rows: list[dict], args: argparse.Namespace) -> None:
     command = shlex.join(["python", "benchmarks/bench_encoders.py", *sys.argv[1:]])
     header = [
-        f"\n## Encoders, {dt.date.today().isoformat()}, {machine_name(args.device)}, {torch_scatter_version()}",
+        f"\n## Encoders, {dt.date.today().isoformat()}, {machine_name(args.device)}, {torch_scatter_version()}; {provenance()}",
         f"`{command.strip()}`: {args.events} events of 2-19 particles (fully connected), depth {args.depth}, "
         f"{args.heads} heads, 15% of particles masked, median of {args.steps} steps after {args.warmup} warm-up steps. "
         f"Load average (1 min) before the run: {args.load_before:.1f}, after: {os.getloadavg()[0]:.1f}.",

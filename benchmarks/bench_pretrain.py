@@ -45,6 +45,7 @@ import torch
 
 from pmse_graph.config import apply_overrides, load_config
 from pmse_graph.data.dataset import EventDataset
+from pmse_graph.benchmark.provenance import provenance
 from pmse_graph.data.reader import iterate_chunks
 from pmse_graph.data.schema import load_schema
 from pmse_graph.data.standardize import Standardizer
@@ -224,7 +225,7 @@ def main() -> None:
         if args.device != "cpu":
             command += f" --device {args.device}"
         hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-        machine = f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), {hardware}, torch {torch.__version__}"
+        machine = f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), {hardware}, torch {torch.__version__}; {provenance()}"
         lines = [
             "",
             f"## Pretraining step at matched size ({datetime.date.today()}, {machine})",

@@ -36,6 +36,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from pmse_graph.benchmark.provenance import provenance  # noqa: E402
 from pmse_graph.simulation.decay_model import DecayModel  # noqa: E402
 from pmse_graph.simulation.detector import DetectorResponse  # noqa: E402
 from pmse_graph.simulation.generator import SimulationConfig, simulate  # noqa: E402
@@ -122,7 +123,7 @@ def main() -> None:
     if args.append:
         command = "benchmarks/bench_simulate.py " + " ".join(sys.argv[1:])
         row = (
-            f"| {datetime.date.today().isoformat()} | {platform.machine()}, 1 core | `{command.strip()}` | "
+            f"| {datetime.date.today().isoformat()} | {platform.machine()}, 1 core; {provenance()} | `{command.strip()}` | "
             f"{summary.num_events:,} | {summary.num_events / cpu_seconds:,.0f} | {summary.events_per_second:,.0f} | "
             f"{stages['templates']:.2f} | {stages['labels']:.2f} | {stages['kinematics']:.2f} | "
             f"{stages['detector']:.2f} | {stages['write']:.2f} | {summary.phase_space_efficiency:.3f} | {peak_mib:.0f} |"

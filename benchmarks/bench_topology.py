@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import platform
 import sys
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ import awkward as ak
 import numpy as np
 import uproot
 
+from pmse_graph.benchmark.provenance import provenance
 from pmse_graph.topology.table import TopologyTable, rank_order
 from pmse_graph.topology.tree import label_events
 
@@ -69,7 +69,7 @@ def main() -> None:
     print("\n".join(lines))
     if args.append:
         command = "python benchmarks/bench_topology.py " + " ".join(sys.argv[1:])
-        header = f"\n## Topology labels and ranking ({datetime.date.today()}, {platform.node()}, {platform.machine()})\n\nCommand: `{command.strip()}`\n\n"
+        header = f"\n## Topology labels and ranking ({datetime.date.today()}, {provenance()})\n\nCommand: `{command.strip()}`\n\n"
         with (ROOT / "benchmarks" / "RESULTS.md").open("a") as stream:
             stream.write(header + "\n".join(lines) + "\n")
 

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import collections
 import datetime
-import platform
 import sys
 import time
 from pathlib import Path
@@ -43,6 +42,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from pmse_graph.benchmark.provenance import provenance  # noqa: E402
 from pmse_graph.config import atomic_write_text  # noqa: E402
 from pmse_graph.simulation.decay_model import DecayModel  # noqa: E402
 from pmse_graph.simulation.decfile import PHOTOS_PDG, STABLE_PDG, load_dec_file  # noqa: E402
@@ -299,7 +299,7 @@ SECTION_TITLE = "## Decay-tree classes: generator vs real truth"
 def append_results(rows, command: str, elapsed: float, dec_file, *, fitted: bool) -> None:
     """Write the comparison table into RESULTS.md, replacing the section of an earlier run and keeping all others."""
     lines = [
-        f"{SECTION_TITLE} ({datetime.date.today()}, {platform.node()}, {platform.machine()})",
+        f"{SECTION_TITLE} ({datetime.date.today()}, {provenance()})",
         "",
         f"Command: `.venv/bin/python {command.strip()}` ({elapsed:.0f} s{', tuning included' if fitted else ''}); "
         f"table: {dec_file or 'decaylanguage DECAY_LHCB.DEC'}.",

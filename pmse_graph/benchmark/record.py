@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import platform
 import shutil
-import subprocess
 from pathlib import Path
 
 import matplotlib
@@ -22,9 +19,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
 
 from pmse_graph.config import atomic_write_text  # noqa: E402
+from pmse_graph.benchmark.provenance import git_commit, machine_description  # noqa: E402
 from pmse_graph.downstream import class_metrics  # noqa: E402
 from pmse_graph.atomic import atomic_write_frame  # noqa: E402
 
@@ -33,30 +30,6 @@ MATCH_TOLERANCE = 0.01
 
 NOTE: a chosen value, not a measured run-to-run spread; runs with several seeds would measure it.
 """
-
-
-def machine_description() -> dict[str, str | int]:
-    """Return the core count, CPU model and GPU name of this machine."""
-    model = platform.processor() or "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    return {"cores": os.cpu_count() or 0, "cpu": model, "gpu": gpu}
-
-
-def git_commit() -> str:
-    """Return ``git rev-parse HEAD`` with ``+changes`` when the tree differs from it, or ``"no commit"``."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "no commit"
-    return head + ("+changes" if dirty else "")
 
 
 def summary_table(results: dict) -> pd.DataFrame:
