@@ -132,7 +132,7 @@ def verdict(results: dict, summary: pd.DataFrame) -> list[str]:
         does = "matches" if graph["knn_macro_f1"] >= transformer["knn_macro_f1"] - MATCH_TOLERANCE else "does not match"
         lines.append(
             f"At the same pretraining time ({graph['budget_seconds']:.0f} s) the graph encoder {does} the transformer in kNN macro-F1 "
-            f"({graph['knn_macro_f1']:.3f} after {graph['epoch']} epochs against {transformer['knn_macro_f1']:.3f} after {transformer['epoch']})."
+            f"({graph['knn_macro_f1']:.3f} after {int(graph['epoch'])} epochs against {transformer['knn_macro_f1']:.3f} after {int(transformer['epoch'])})."
         )
     confusions = results["confusions"]
     probe = confusions[confusions["method"] == "probe"] if "method" in confusions else confusions.iloc[0:0]
