@@ -125,7 +125,7 @@ def classify_encoder(
         "probe": _frozen_output("probe", arrays, split, task, seed=seed),
         "knn": _frozen_output("knn", arrays, split, task, seed=seed),
         "finetune": finetune_logits(run_dir=run_dir, data=data, task=task, **tuning),
-        "scratch": finetune_logits(run_dir=scratch_run(run_dir, scratch_dir, seed=seed), data=data, task=task, encoder_lr_scale=1.0, **tuning),
+        "scratch": finetune_logits(run_dir=scratch_run(run_dir, scratch_dir, seed=seed), data=data, task=task, encoder_lr_scale=1.0, head_init="random", **tuning),
     }
     results = {}
     for method, output in outputs.items():

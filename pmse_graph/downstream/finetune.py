@@ -3,9 +3,12 @@
 The encoder of a run folder and a :class:`~pmse_graph.models.ClassificationHead` are trained
 end to end with the cross-entropy loss on the labelled events of the task's classes. The events
 are read from the ROOT files chunk by chunk and each chunk is shuffled in memory, so memory
-stays bounded by one chunk. The encoder's learning rate is a fraction of the head's so the pretrained weights move
-slowly. The calibration subset and the unlabelled events are then scored for
-:func:`pmse_graph.downstream.classify.evaluate_method`.
+stays bounded by one chunk. By default the head starts from a linear probe fitted on the frozen
+encoder's embeddings of the same events, then the encoder and head train together with the
+encoder's learning rate a fraction of the head's. Starting from a trained head keeps the first
+steps' large gradients of a random head from distorting the pretrained features ("linear
+probing then fine-tuning", A. Kumar et al., ICLR 2022, arXiv:2202.10054). The calibration subset and the unlabelled
+events are then scored for :func:`pmse_graph.downstream.classify.evaluate_method`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -28,6 +32,8 @@ from pmse_graph.errors import ConfigError, DataError
 from pmse_graph.models import ClassificationHead
 
 logger = logging.getLogger(__name__)
+
+HeadInit = Literal["probe", "random"]
 
 
 class FineTuneModel(torch.nn.Module):
@@ -66,20 +72,28 @@ class _Selection:
         return chosen & (index >= 0)
 
 
-def _predict(model: FineTuneModel, run: LoadedRun, chunks, *, batch_size: int, device: torch.device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    logits, labels, event_ids = [], [], []
-    model.eval()
+def _predict(forward, run: LoadedRun, chunks, *, width: int, batch_size: int, device: torch.device) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply ``forward`` (batch -> (num_graphs, width) tensor) to the selected events without gradients.
+
+    Returns:
+        ``(outputs, class index, event id)``: ``(n, width)`` float32 and two ``(n,)`` int64 arrays.
+    """
+    outputs, labels, event_ids = [], [], []
     with torch.inference_mode(), torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         for chunk, index in chunks:
             for start in range(0, chunk.num_events, batch_size):
                 part = chunk.slice(start, start + batch_size)
                 batch = build_batch(part, run.standardizer, schema=run.schema, include_p4=False).to(device)
-                logits.append(model(batch).float().cpu().numpy())
+                outputs.append(forward(batch).float().cpu().numpy())
                 labels.append(index[start : start + batch_size])
                 event_ids.append(part.event_id)
-    if not logits:
-        return np.zeros((0, model.head.net[-1].out_features), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return np.concatenate(logits), np.concatenate(labels), np.concatenate(event_ids)
+    if not outputs:
+        return np.zeros((0, width), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(outputs), np.concatenate(labels), np.concatenate(event_ids)
+
+
+def _no_training_events(task: ClassTask, files: list[str]) -> DataError:
+    return DataError(f"No labelled training events of the {task.num_classes} classes in {files}. Pass the files that were embedded")
 
 
 def finetune_logits(
@@ -94,6 +108,7 @@ def finetune_logits(
     lr: float = 1e-3,
     encoder_lr_scale: float = 0.1,
     weight_decay: float = 0.01,
+    head_init: HeadInit = "probe",
     device: str = "auto",
     seed: int = 0,
     progress: bool = True,
@@ -111,6 +126,9 @@ def finetune_logits(
         lr: AdamW learning rate of the head (default 1e-3).
         encoder_lr_scale: encoder learning rate as a multiple of ``lr`` (default 0.1).
         weight_decay: AdamW weight decay (default 0.01).
+        head_init: ``"probe"`` (default) starts the head from a linear probe on the frozen
+            encoder's embeddings of the training events; ``"random"`` from a random head, as
+            for an encoder trained from scratch.
         device: ``"auto"`` (default), ``"cpu"`` or ``"cuda"``.
         seed: seed of the head's initialisation and the in-chunk shuffles (default 0).
         progress: show a progress bar over the optimiser steps of each epoch.
@@ -122,10 +140,12 @@ def finetune_logits(
         ConfigError: invalid sizes.
         DataError: no labelled training events of the task's classes in ``data``.
     """
-    from pmse_graph.downstream.classify import MethodOutput
+    from pmse_graph.downstream.classify import MethodOutput, train_linear_probe
 
     if epochs < 1 or batch_size < 1:
         raise ConfigError(f"Fine-tuning needs epochs >= 1 and batch_size >= 1 (got {epochs} and {batch_size})")
+    if head_init not in get_args(HeadInit):
+        raise ConfigError(f"Expected head_init in {get_args(HeadInit)} (got {head_init!r})")
     torch.manual_seed(seed)
     target = resolve_device(device)
     run = load_run(run_dir, device=target)
@@ -138,6 +158,18 @@ def finetune_logits(
     )
     selection = {kind: _Selection(task, kind, labelled_fraction, calibration_fraction) for kind in ("train", "calibration", "evaluation")}
     rng = np.random.default_rng(seed)
+
+    # linear probe on the frozen encoder as the head's starting point
+    if head_init == "probe":
+        model.eval()
+        vectors, index, _ = _predict(
+            lambda batch: model.encoder(batch).event_embedding, run, _selected_chunks(files, run, selection["train"], step_size=step_size),
+            width=run.encoder.embed_dim, batch_size=batch_size, device=target,
+        )
+        if len(index) == 0:
+            raise _no_training_events(task, files)
+        model.head.load_state_dict(train_linear_probe(vectors, index, num_classes=task.num_classes).state_dict())
+        logger.info("fine-tune: the head starts from a linear probe on %d frozen embeddings", len(index))
 
     for epoch in range(epochs):
         model.train()
@@ -164,9 +196,14 @@ def finetune_logits(
                 bar.update(1)
         bar.close()
         if steps == 0:
-            raise DataError(f"No labelled training events of the {task.num_classes} classes in {files}. Pass the files that were embedded")
+            raise _no_training_events(task, files)
         logger.info("fine-tune epoch %d: %d steps, mean loss %.4f", epoch, steps, loss_sum / steps)
 
-    calibration_logits, calibration_index, _ = _predict(model, run, _selected_chunks(files, run, selection["calibration"], step_size=step_size), batch_size=batch_size, device=target)
-    evaluation_logits, evaluation_index, evaluation_ids = _predict(model, run, _selected_chunks(files, run, selection["evaluation"], step_size=step_size), batch_size=batch_size, device=target)
+    model.eval()
+    scored = {
+        kind: _predict(model, run, _selected_chunks(files, run, selection[kind], step_size=step_size), width=task.num_classes, batch_size=batch_size, device=target)
+        for kind in ("calibration", "evaluation")
+    }
+    calibration_logits, calibration_index, _ = scored["calibration"]
+    evaluation_logits, evaluation_index, evaluation_ids = scored["evaluation"]
     return MethodOutput(calibration_logits, calibration_index, evaluation_logits, evaluation_index, evaluation_ids)

@@ -157,3 +157,27 @@ def test_top_classes_logs_missing_classes(caplog):
     with caplog.at_level("INFO", logger="pmse_graph.downstream.labels"):
         top_classes(y, top=2)
     assert not caplog.records
+
+
+def test_finetune_head_starts_from_probe(tmp_path_factory, tmp_path):
+    from pmse_graph.downstream.embed import embed_events
+
+    data, run_dir = shared_run(tmp_path_factory)
+    embed_events(run_dir=run_dir, data=[str(data)], out=tmp_path / "emb", batch_size=128, progress=False)
+    # with a zero learning rate the fine-tuned model is the frozen encoder with the probe's head
+    metrics = run_classification(
+        embeddings=tmp_path / "emb", out=tmp_path / "out", method="all", top=4, run_dir=run_dir, data=[str(data)],
+        finetune_options={"epochs": 1, "lr": 0.0, "batch_size": 64, "device": "cpu", "progress": False},
+    )
+    probe, finetune = metrics["methods"]["probe"], metrics["methods"]["finetune"]
+    assert finetune["events"] == probe["events"]
+    assert finetune["accuracy"] == pytest.approx(probe["accuracy"], abs=1e-9)
+    assert finetune["macro_f1"] == pytest.approx(probe["macro_f1"], abs=1e-9)
+
+
+def test_finetune_head_init_checked(tmp_path_factory):
+    from pmse_graph.downstream.finetune import finetune_logits
+
+    data, run_dir = shared_run(tmp_path_factory)
+    with pytest.raises(ConfigError, match="head_init"):
+        finetune_logits(run_dir=run_dir, data=[str(data)], task=None, labelled_fraction=0.5, calibration_fraction=0.2, head_init="zeros")
