@@ -156,7 +156,7 @@ def main() -> None:
     parser.add_argument("--probe", type=int, default=2, help="Coarse groups searched per event when assigning to two-level centroids.")
     parser.add_argument("--flat-max-k", type=int, default=10_000, help="Largest k run with flat k-means.")
     parser.add_argument("--hdbscan-sizes", type=int, nargs="*", default=[10_000], help="Event counts N for HDBSCAN; none skips it.")
-    parser.add_argument("--max-fit-points", type=int, default=200_000, help="Events HDBSCAN clusters itself; the rest by nearest neighbour.")
+    parser.add_argument("--max-fit-points", type=int, default=200_000, help="Events HDBSCAN clusters itself; the rest take their nearest fitted event's cluster within its reach.")
     parser.add_argument("--seed", type=int, default=0, help="Seed of the data and of the methods.")
     parser.add_argument("--append", action="store_true", help="Append the table to benchmarks/RESULTS.md.")
     parser.add_argument("--plot", action="store_true", help="Draw benchmarks/plots/clustering_scaling.png.")
@@ -203,6 +203,8 @@ def main() -> None:
             + ([f"--probe {args.probe}"] if args.probe != parser.get_default("probe") else [])
             + ([f"--flat-max-k {args.flat_max_k}"] if args.flat_max_k != parser.get_default("flat_max_k") else [])
             + [f"--hdbscan-sizes {' '.join(map(str, args.hdbscan_sizes))}"]
+            + ([f"--max-fit-points {args.max_fit_points}"] if args.max_fit_points != parser.get_default("max_fit_points") else [])
+            + ([f"--seed {args.seed}"] if args.seed != parser.get_default("seed") else [])
         )
         from pmse_graph.benchmark.provenance import provenance
 

@@ -25,11 +25,15 @@ from pmse_graph.benchmark.provenance import git_commit, machine_description  # n
 from pmse_graph.downstream import class_metrics  # noqa: E402
 from pmse_graph.atomic import atomic_write_frame  # noqa: E402
 
-MATCH_TOLERANCE = 0.01
-"""Absolute macro-F1 or NMI shortfall still called a match.
+MATCH_TOLERANCE = 0.03
+"""Relative macro-F1 or NMI shortfall still called a match: the graph encoder matches at 97% of the transformer's score.
 
 NOTE: a chosen value, not a measured run-to-run spread; runs with several seeds would measure it.
 """
+
+
+def _matches(graph: float, transformer: float) -> str:
+    return "matches" if graph >= (1.0 - MATCH_TOLERANCE) * transformer else "does not match"
 
 
 def summary_table(results: dict) -> pd.DataFrame:
@@ -118,22 +122,29 @@ def verdict(results: dict, summary: pd.DataFrame) -> list[str]:
     scores = summary.set_index(["encoder", "method"])
     for method in ("probe", "knn", "finetune"):
         graph, transformer = scores.loc[("graph", method), "macro_f1"], scores.loc[("transformer", method), "macro_f1"]
-        does = "matches" if graph >= transformer - MATCH_TOLERANCE else "does not match"
-        lines.append(f"The graph encoder {does} the transformer in {method} macro-F1 ({graph:.3f} against {transformer:.3f}, tolerance {MATCH_TOLERANCE}).")
+        lines.append(
+            f"The graph encoder {_matches(graph, transformer)} the transformer in {method} macro-F1 "
+            f"({graph:.3f} against {transformer:.3f}; a match is within {100 * MATCH_TOLERANCE:.0f}%)."
+        )
     for k in encoders["graph"]["clustering"]:
         graph, transformer = encoders["graph"]["clustering"][k]["nmi"], encoders["transformer"]["clustering"].get(k, {}).get("nmi")
         if transformer is None:
             continue
-        does = "matches" if graph >= transformer - MATCH_TOLERANCE else "does not match"
-        lines.append(f"The graph encoder {does} the transformer in clustering NMI at k = {k} ({graph:.3f} against {transformer:.3f}).")
+        lines.append(f"The graph encoder {_matches(graph, transformer)} the transformer in clustering NMI at k = {k} ({graph:.3f} against {transformer:.3f}).")
     clock = wall_clock_table(results).set_index("encoder")
     if {"graph", "transformer"} <= set(clock.index) and np.isfinite(clock.loc[["graph", "transformer"], "knn_macro_f1"]).all():
         graph, transformer = clock.loc["graph"], clock.loc["transformer"]
-        does = "matches" if graph["knn_macro_f1"] >= transformer["knn_macro_f1"] - MATCH_TOLERANCE else "does not match"
         lines.append(
-            f"At the same pretraining time ({graph['budget_seconds']:.0f} s) the graph encoder {does} the transformer in kNN macro-F1 "
-            f"({graph['knn_macro_f1']:.3f} after {int(graph['epoch'])} epochs against {transformer['knn_macro_f1']:.3f} after {int(transformer['epoch'])})."
+            f"Within the same pretraining time ({graph['budget_seconds']:.0f} s) the graph encoder "
+            f"{_matches(graph['knn_macro_f1'], transformer['knn_macro_f1'])} the transformer in kNN macro-F1 "
+            f"({graph['knn_macro_f1']:.3f} after {int(graph['epoch'])} epochs and {graph['pretrain_seconds']:.0f} s, "
+            f"against {transformer['knn_macro_f1']:.3f} after {int(transformer['epoch'])} epochs and {transformer['pretrain_seconds']:.0f} s)."
         )
+    for name in encoders:
+        if (name, "finetune") in scores.index and (name, "probe") in scores.index:
+            tuned, probe_score = scores.loc[(name, "finetune"), "macro_f1"], scores.loc[(name, "probe"), "macro_f1"]
+            if tuned < probe_score:
+                lines.append(f"Fine-tuning the {name} encoder scores below its linear probe in macro-F1 ({tuned:.3f} against {probe_score:.3f}).")
     confusions = results["confusions"]
     probe = confusions[confusions["method"] == "probe"] if "method" in confusions else confusions.iloc[0:0]
     for kind, part in probe.groupby("kind"):
@@ -285,10 +296,11 @@ def write_results(results: dict, *, out: Path, command: str, results_md: Path | 
         # the plots go beside the markdown file, named by size, so the record links to them
         plot_dir = Path(results_md).parent / "plots"
         plot_dir.mkdir(parents=True, exist_ok=True)
-        prefix = f"bench_{'tiny' if results['tiny'] else 'default'}_"
+        # one name per size and scale: a rerun of the same configuration replaces its plots
+        prefix = f"bench_{'tiny' if results['tiny'] else 'default'}_x{results['scale']:g}_"
         for name in plots:
             shutil.copyfile(out / name, plot_dir / (prefix + name))
-        markdown += "Plots: " + ", ".join(f"`plots/{prefix}{name}`" for name in plots) + ".\n"
+        markdown += "Plots (replaced by the next run of this size and scale): " + ", ".join(f"`plots/{prefix}{name}`" for name in plots) + ".\n"
     atomic_write_text(out / "RESULTS_section.md", markdown)
     if results_md is not None:
         previous = Path(results_md).read_text() if Path(results_md).is_file() else ""

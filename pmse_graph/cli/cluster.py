@@ -37,7 +37,7 @@ def cluster(
     min_cluster_size: Annotated[int, typer.Option("--min-cluster-size", help="HDBSCAN smallest cluster, in events.")] = 20,
     min_samples: Annotated[int, typer.Option("--min-samples", help="HDBSCAN neighbours that define a core event.")] = 10,
     max_fit_points: Annotated[
-        int, typer.Option("--max-fit-points", help="Events HDBSCAN clusters itself; the others take their nearest neighbour's cluster.")
+        int, typer.Option("--max-fit-points", help="Events HDBSCAN clusters itself; each other event takes its nearest clustered event's cluster if within that cluster's reach, else noise.")
     ] = 200_000,
     nonfinite: Annotated[
         str, typer.Option("--nonfinite", help="NaN or infinite embeddings: raise (stop with their event ids) or drop (cluster -1, counted).")
@@ -80,7 +80,7 @@ def _print_summary(summary: dict, out: Path) -> None:
             f"k-means ({kmeans['method']}, assignment {kmeans['assignment_search']}): k={kmeans['k']}, "
             f"{kmeans['empty_clusters']} empty, objective {kmeans['objective']:.4g}, trained in {kmeans['train_seconds']:.1f} s"
         )
-        if "objective_vs_flat" in kmeans:
+        if "ratio" in kmeans.get("objective_vs_flat", {}):
             comparison = kmeans["objective_vs_flat"]
             typer.echo(
                 f"two-level / flat objective on {comparison['sample_points']} events, k={comparison['k']}: {comparison['ratio']:.3f}"

@@ -30,7 +30,7 @@ from pmse_graph.downstream.embeddings import EmbeddingStore, save_npy_atomic, sa
 from pmse_graph.downstream.kmeans import DEFAULT_PROBE, KMeansMethod, NonfinitePolicy, assign_clusters, compare_with_flat, find_nonfinite, fit_kmeans
 from pmse_graph.downstream.class_names import ClassNames, add_tree_columns, load_class_names
 from pmse_graph.downstream.plots import plot_class_map, top_classes, tsne_map
-from pmse_graph.errors import ConfigError
+from pmse_graph.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ def cluster_embeddings(
         compare_sample: Events of the two-level versus flat comparison; 0 skips it (default 50,000).
         min_cluster_size: HDBSCAN smallest cluster (default 20).
         min_samples: HDBSCAN core-point neighbours (default 10).
-        max_fit_points: Events HDBSCAN clusters itself; the rest by nearest neighbour (default 200,000).
+        max_fit_points: Events HDBSCAN clusters itself (default 200,000); see
+            :func:`pmse_graph.downstream.density.fit_hdbscan` for the others.
         nonfinite: ``"raise"`` on NaN or infinite embeddings (default) or ``"drop"`` them (cluster -1, counted).
         tsne_points: Events in the t-SNE map; 0 skips it (default 5,000).
         topology: ``topology.csv`` naming the decay-tree classes in the per-class table and the
@@ -141,7 +142,13 @@ def cluster_embeddings(
             "largest_cluster": int(sizes.max()) if len(sizes) else 0,
         }
         if result.method == "two_level" and compare_sample > 0:
-            summary["kmeans"]["objective_vs_flat"] = compare_with_flat(store, k=k, sample_points=compare_sample, niter=niter, seed=seed, exclude_rows=skipped)
+            try:
+                comparison = compare_with_flat(store, k=k, sample_points=compare_sample, niter=niter, seed=seed, exclude_rows=skipped)
+            except DataError as error:
+                # the clusters are made; only the optional check is impossible on such data
+                log.warning("skipped the comparison with flat k-means: %s", error)
+                comparison = {"skipped": str(error)}
+            summary["kmeans"]["objective_vs_flat"] = comparison
         summary["all_noise"] = False
     else:
         if k is not None:

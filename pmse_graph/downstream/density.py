@@ -3,7 +3,8 @@
 HDBSCAN (fast_hdbscan) runs on the full-dimensional embeddings of at most ``max_fit_points``
 randomly sampled events. Every other event then takes the cluster of its nearest fitted event
 if it lies within the cluster's reach: the largest core distance (distance to the
-``min_samples``-th nearest fitted event, itself counted) among the cluster's fitted events.
+``min_samples``-th nearest other fitted event, as fast_hdbscan 0.3.4 defines it) among the
+cluster's fitted events.
 Otherwise it is noise, so an event next to noise, or far outside every cluster, stays noise. The
 searches (:mod:`pmse_graph.downstream.neighbours`) are exact up to
 ``EXACT_SEARCH_MAX_POINTS`` fitted events and go through a faiss IVF index above. Above 30
@@ -90,6 +91,11 @@ def fit_hdbscan(
     store = data if isinstance(data, EmbeddingStore) else EmbeddingStore.from_array(data)
     usable = store.num_events - (0 if exclude_rows is None else len(exclude_rows))
     needed = max(min_cluster_size, min_samples + 1)
+    if max_fit_points < needed:
+        raise ConfigError(
+            f"max_fit_points={max_fit_points} is below the {needed} events that HDBSCAN needs with min_cluster_size={min_cluster_size} "
+            f"and min_samples={min_samples}, so every event would be noise; raise --max-fit-points"
+        )
     if usable < needed:
         raise DataError(
             f"HDBSCAN needs at least {needed} events with min_cluster_size={min_cluster_size} and min_samples={min_samples} (got n={usable}); lower them or add events"
@@ -146,9 +152,10 @@ def _label_by_neighbour(
 ) -> np.ndarray:
     index = build_search_index(fitted_vectors, exact_max_points=EXACT_SEARCH_MAX_POINTS)
     log.info("HDBSCAN: labelling the other events by their nearest fitted event (search %s)", index.description)
-    # squared core distance of every fitted event (to its min_samples-th nearest fitted event,
-    # itself included), and the largest one of each cluster's events as the cluster's reach
-    neighbours = min(min_samples, len(fitted_vectors))
+    # squared core distance of every fitted event (to its min_samples-th nearest other fitted
+    # event; the search finds the event itself first), and the largest one of each cluster's
+    # events as the cluster's reach
+    neighbours = min(min_samples + 1, len(fitted_vectors))
     core_squared = search_batched(index, fitted_vectors, neighbours, batch_size=batch_size)[0][:, -1]
     clustered = fitted_labels >= 0
     reach_squared = np.full(int(fitted_labels.max()) + 1 if clustered.any() else 0, -np.inf, np.float32)

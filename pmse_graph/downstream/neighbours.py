@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 import faiss
 import numpy as np
 
-from pmse_graph.errors import ConfigError
+from pmse_graph.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +121,7 @@ def search_batched(index: SearchIndex, queries: np.ndarray, k: int, *, batch_siz
 
     Raises:
         ConfigError: ``k`` below 1 or above the number of reference vectors.
+        DataError: a query contains NaN or infinity (faiss would return -1 for it).
     """
     if not 1 <= k <= len(index.reference):
         raise ConfigError(f"Expected 1 <= k <= {len(index.reference)} reference vectors (got k={k})")
@@ -130,6 +131,9 @@ def search_batched(index: SearchIndex, queries: np.ndarray, k: int, *, batch_siz
     repeated = 0
     for start in range(0, len(queries), batch_size):
         batch = np.ascontiguousarray(queries[start : start + batch_size], dtype=np.float32)
+        finite = np.isfinite(batch).all(axis=1)
+        if not finite.all():
+            raise DataError(f"{int((~finite).sum())} nearest-neighbour queries contain NaN or infinity, the first at query {start + int(np.argmin(finite))}; remove or fix those events")
         distance, neighbour = index.index.search(batch, k)
         incomplete = np.flatnonzero((neighbour < 0).any(axis=1))
         if len(incomplete):

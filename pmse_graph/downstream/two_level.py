@@ -1,7 +1,8 @@
 """Two-level (hierarchical) k-means for many clusters, and the nearest-centroid search it allows.
 
-A coarse k-means splits the events into about sqrt(k) groups; inside each group an independent
-k-means trains the group's share of the k centroids (shared in proportion to the group sizes).
+A coarse k-means splits the events into about sqrt(k) groups. Inside each group, an independent
+k-means trains the group's share of the k centroids, shared in proportion to the number of
+distinct events in each group.
 This is the scheme of ``faiss.contrib.clustering.two_level_clustering``. It is written out here
 because that function (faiss 1.15.1) fails when a small group is allotted zero centroids and
 fixes the second level at 25 iterations.
@@ -33,8 +34,10 @@ log = logging.getLogger(__name__)
 # thread, because for such small calls the threads' synchronisation costs more than they share,
 # most of all on a busy machine. NOTE: the threshold is a round estimate, not a measured optimum.
 SINGLE_THREAD_MAX_WORK = 50_000_000
-# events searched per matrix product in the two-level search
+# events searched per coarse search in the two-level search
 SEARCH_BATCH = 262_144
+# largest score matrix (events x centroids of one group) of the two-level search: 64 MiB of float32
+MAX_SCORES = 16_777_216
 
 
 @dataclass
@@ -51,12 +54,18 @@ class CentroidTree:
     group: np.ndarray
 
     def __post_init__(self) -> None:
-        counts = np.bincount(self.group, minlength=len(self.coarse))
-        if len(counts) != len(self.coarse) or (counts == 0).any() or (np.diff(self.group) < 0).any():
+        group = np.asarray(self.group)
+        if group.ndim != 1 or len(group) == 0 or not np.issubdtype(group.dtype, np.integer):
+            raise DataError(f"Invalid centroid tree: the centroid groups must be a non-empty 1-D integer array (got shape {group.shape}, dtype {group.dtype})")
+        if group.min() < 0 or group.max() >= len(self.coarse):
+            raise DataError(f"Invalid centroid tree: centroid groups must lie in [0, {len(self.coarse)}) (found {int(group.min())}..{int(group.max())})")
+        counts = np.bincount(group, minlength=len(self.coarse))
+        if (counts == 0).any() or (np.diff(group) < 0).any():
             raise DataError(
-                f"Invalid centroid tree: {len(self.coarse)} groups, fine-centroid groups must be sorted and cover every group "
-                f"(found groups {int(self.group.min())}..{int(self.group.max())}, {int((counts == 0).sum())} empty)"
+                f"Invalid centroid tree: the centroid groups must be sorted and give every one of the {len(self.coarse)} groups a centroid "
+                f"({int((counts == 0).sum())} of them have none)"
             )
+        self.group = group.astype(np.int64, copy=False)
 
     @property
     def bounds(self) -> np.ndarray:
@@ -95,8 +104,30 @@ def faiss_threads(count: int) -> Iterator[None]:
         faiss.omp_set_num_threads(previous)
 
 
+def row_hashes(vectors: np.ndarray, *, block_rows: int = 65_536) -> np.ndarray:
+    """Return a 64-bit hash of every row's float32 bytes, ``block_rows`` rows at a time.
+
+    Equal rows get equal hashes; two different rows collide with a chance of about 2^-64.
+    """
+    multipliers = np.random.default_rng(12345).integers(1, 2**63, size=vectors.shape[1], dtype=np.uint64) | np.uint64(1)
+    hashes = np.empty(len(vectors), np.uint64)
+    for start in range(0, len(vectors), block_rows):
+        words = np.ascontiguousarray(vectors[start : start + block_rows], dtype=np.float32).view(np.uint32).astype(np.uint64)
+        hashes[start : start + len(words)] = (words * multipliers).sum(axis=1)
+    return hashes
+
+
+def count_distinct_rows(vectors: np.ndarray, *, block_rows: int = 65_536) -> int:
+    """Count distinct rows through :func:`row_hashes` (a collision, chance ~n^2/2^64, lowers the count)."""
+    return len(np.unique(row_hashes(vectors, block_rows=block_rows)))
+
+
 def allot_centroids(group_sizes: np.ndarray, k: int) -> np.ndarray:
-    """Share ``k`` centroids among groups in proportion to their sizes, at least 1 and at most the size of each non-empty group."""
+    """Share ``k`` centroids among groups in proportion to their sizes, at least 1 and at most the size of each non-empty group.
+
+    Raises:
+        DataError: when the sizes add up to fewer than ``k``.
+    """
     sizes = group_sizes.astype(np.int64)
     quota = sizes * k / sizes.sum()
     allotted = np.where(sizes > 0, np.clip(np.floor(quota), 1, sizes), 0).astype(np.int64)
@@ -139,9 +170,14 @@ def fit_two_level(
     coarse, _, group_of = train_faiss_kmeans(vectors, groups, niter=niter, seed=seed, max_points_per_centroid=max_points_per_centroid, gpu=gpu)
 
     sizes = np.bincount(group_of, minlength=groups)
-    allotted = allot_centroids(sizes, k)
     order = np.argsort(group_of, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(sizes)])
+    # centroids are shared by distinct vectors, so that a group of many identical events does
+    # not get centroids that can only stay empty; identical events share a group, so the
+    # distinct counts add up to the distinct vectors of all events, which the caller checked
+    hashes = row_hashes(vectors)[order]
+    distinct = np.array([len(np.unique(hashes[bounds[g] : bounds[g + 1]])) for g in range(groups)], np.int64)
+    allotted = allot_centroids(distinct, k)
     centroids = np.empty((k, dim), dtype=np.float32)
     squared_sum, start = 0.0, 0
     filled = np.flatnonzero(sizes)
@@ -167,25 +203,35 @@ def search_two_level(vectors: np.ndarray, centroids: np.ndarray, tree: CentroidT
 
     Shapes:
         vectors: (N, D); centroids: (k, D) -> squared distance (N,) float32, centroid index (N,) int64.
+
+    Raises:
+        ConfigError: ``probe`` below 1.
+        DataError: ``centroids`` and the tree disagree on k or on the dimension.
     """
     if probe < 1:
         raise ConfigError(f"Expected probe >= 1 groups (got {probe})")
+    if centroids.shape != (len(tree.group), tree.coarse.shape[1]):
+        raise DataError(
+            f"The centroid tree describes {len(tree.group)} centroids of dimension {tree.coarse.shape[1]}, "
+            f"but {centroids.shape[0]} of dimension {centroids.shape[1]} were given; pass the tree trained with these centroids"
+        )
     probe = min(probe, len(tree.coarse))
     coarse_index = faiss.IndexFlatL2(tree.coarse.shape[1])
     coarse_index.add(tree.coarse)
-    bounds = tree.bounds
-    centroid_norms = np.einsum("ij,ij->i", centroids, centroids)
+    # centroids relative to their group's coarse centroid: the distance expansion below then
+    # works with small numbers, which keeps float32 exact enough far from the origin
+    centred = np.ascontiguousarray(centroids - tree.coarse[tree.group], dtype=np.float32)
+    centred_norms = np.einsum("ij,ij->i", centred, centred)
 
     best_distance = np.empty(len(vectors), np.float32)
     best_label = np.empty(len(vectors), np.int64)
     for start in range(0, len(vectors), SEARCH_BATCH):
         batch = np.ascontiguousarray(vectors[start : start + SEARCH_BATCH], dtype=np.float32)
-        batch_norms = np.einsum("ij,ij->i", batch, batch)
         _, nearest_groups = coarse_index.search(batch, probe)  # (B, probe)
         distance = np.full(len(batch), np.inf, np.float32)
         label = np.full(len(batch), -1, np.int64)
         for rank in range(probe):
-            _search_groups(batch, batch_norms, nearest_groups[:, rank], centroids, centroid_norms, bounds, distance, label)
+            _search_groups(batch, nearest_groups[:, rank], centred, centred_norms, tree, distance, label)
         best_distance[start : start + len(batch)] = np.maximum(distance, 0.0)
         best_label[start : start + len(batch)] = label
     return best_distance, best_label
@@ -193,32 +239,35 @@ def search_two_level(vectors: np.ndarray, centroids: np.ndarray, tree: CentroidT
 
 def _search_groups(
     batch: np.ndarray,
-    batch_norms: np.ndarray,
     group_of: np.ndarray,
-    centroids: np.ndarray,
-    centroid_norms: np.ndarray,
-    bounds: np.ndarray,
+    centred: np.ndarray,
+    centred_norms: np.ndarray,
+    tree: CentroidTree,
     distance: np.ndarray,
     label: np.ndarray,
 ) -> None:
     """Search each event of ``batch`` among the centroids of group ``group_of``; keep improvements in place."""
+    bounds = tree.bounds
     # sorted by group, so that each group's events are one contiguous block
     order = np.argsort(group_of, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(np.bincount(group_of, minlength=len(bounds) - 1))])
+    starts = np.concatenate([[0], np.cumsum(np.bincount(group_of, minlength=len(tree.coarse)))])
     members = batch[order]
     found_distance = np.empty(len(batch), np.float32)
     found_label = np.empty(len(batch), np.int64)
     for group in np.flatnonzero(np.diff(starts)):
-        first, last = starts[group], starts[group + 1]
         low, high = bounds[group], bounds[group + 1]
-        # ||x - c||^2 - ||x||^2 = ||c||^2 - 2 x.c, one matrix product per group
-        scores = members[first:last] @ centroids[low:high].T  # (events of the group, centroids of the group)
-        scores *= -2.0
-        scores += centroid_norms[low:high]
-        nearest = scores.argmin(axis=1)
-        found_distance[first:last] = np.take_along_axis(scores, nearest[:, None], axis=1)[:, 0]
-        found_label[first:last] = low + nearest
-    found_distance += batch_norms[order]
+        # blocks of events, so that one score matrix stays below MAX_SCORES entries
+        block_rows = max(1, MAX_SCORES // (high - low))
+        for first in range(starts[group], starts[group + 1], block_rows):
+            last = min(first + block_rows, starts[group + 1])
+            relative = members[first:last] - tree.coarse[group]
+            # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2, both relative to the group centroid
+            scores = relative @ centred[low:high].T  # (events of the block, centroids of the group)
+            scores *= -2.0
+            scores += centred_norms[low:high]
+            nearest = scores.argmin(axis=1)
+            found_distance[first:last] = np.take_along_axis(scores, nearest[:, None], axis=1)[:, 0] + np.einsum("ij,ij->i", relative, relative)
+            found_label[first:last] = low + nearest
 
     better = found_distance < distance[order]
     distance[order[better]] = found_distance[better]

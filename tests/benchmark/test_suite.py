@@ -123,9 +123,9 @@ def test_markdown_appended_with_provenance(tiny_run):
     assert "--tiny" in section
     assert "The graph encoder" in section
     assert "The graph encoder" in output
-    assert "`plots/bench_tiny_knn_accuracy_by_epoch.png`" in section
+    assert "`plots/bench_tiny_x1_knn_accuracy_by_epoch.png`" in section
     for name in ("knn_accuracy_by_epoch.png", "clustering_time_by_k.png", "rho_pi_precision_recall.png"):
-        assert (results_md.parent / "plots" / f"bench_tiny_{name}").read_bytes() == (out / name).read_bytes()
+        assert (results_md.parent / "plots" / f"bench_tiny_x1_{name}").read_bytes() == (out / name).read_bytes()
 
 
 def test_rerun_without_overwrite_raises(tiny_run):

@@ -151,6 +151,17 @@ def test_single_event(tmp_path):
     assert metrics["tsne_png"] is None
 
 
+def test_single_event_two_level_skips_comparison(tmp_path):
+    with EmbeddingWriter(tmp_path / "emb", 4) as writer:
+        writer.write(np.ones((1, 4)), [42], [3], [1])
+    out = tmp_path / "out"
+    result = invoke("--embeddings", str(tmp_path / "emb"), "--k", "1", "--kmeans-method", "two_level", "--tsne-points", "0", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    comparison = json.loads((out / "metrics.json").read_text())["kmeans"]["objective_vs_flat"]
+    assert "Cannot compare k-means methods on 1 sampled events" in comparison["skipped"]
+    assert pd.read_parquet(out / "assignments.parquet")["cluster"].tolist() == [0]
+
+
 def test_hdbscan_clusters_and_all_noise(tmp_path):
     embeddings, _ = write_embeddings(tmp_path / "emb", n=400, classes=4, dim=6)
     out = tmp_path / "out"
@@ -187,7 +198,8 @@ def test_hdbscan_tiny_input(tmp_path):
         ([], "k-means needs the number of clusters"),
         (["--k", "2", "--kmeans-method", "exact"], "k-means method"),
         (["--k", "2", "--nonfinite", "zero"], "non-finite policy"),
-        (["--k", "2", "--probe", "0"], "probe >= 1"),
+        (["--k", "2", "--probe", "0"], "Expected probe >= 1 (got 0)"),
+        (["--method", "hdbscan", "--max-fit-points", "5"], "raise --max-fit-points"),
     ],
 )
 def test_invalid_options(tmp_path, arguments, message):

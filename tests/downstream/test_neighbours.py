@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pmse_graph.downstream.neighbours import build_search_index, search_batched
-from pmse_graph.errors import ConfigError
+from pmse_graph.errors import ConfigError, DataError
 
 
 def clustered_points(n: int, dim: int, *, seed: int = 0) -> np.ndarray:
@@ -78,6 +78,14 @@ def test_k_outside_reference_rejected(k):
     index = build_search_index(np.zeros((10, 3), np.float32))
     with pytest.raises(ConfigError, match=f"got k={k}"):
         search_batched(index, np.zeros((1, 3), np.float32), k)
+
+
+def test_nan_query_rejected():
+    index = build_search_index(clustered_points(100, 3))
+    queries = clustered_points(5, 3, seed=1)
+    queries[3, 1] = np.nan
+    with pytest.raises(DataError, match="1 nearest-neighbour queries contain NaN or infinity, the first at query 3"):
+        search_batched(index, queries, 2)
 
 
 def test_bad_arguments_rejected():
