@@ -54,7 +54,7 @@ FAISS_MIN_POINTS_PER_CENTROID = 39
 DEFAULT_PROBE = 2
 # Default Lloyd iterations. Two-level k-means runs them at each level. Clustering 1M and 3M
 # Gaussian-mixture events of dimension 128 into 100,000 clusters, 10 iterations came within 0.2%
-# of the objective of 20 in 60-70% of the time (benchmarks/bench_clustering.py, RESULTS.md).
+# of the objective of 20 in 60-80% of the time (benchmarks/bench_clustering.py, RESULTS.md).
 FLAT_NITER = 20
 TWO_LEVEL_NITER = 10
 
