@@ -29,23 +29,25 @@ def machine_description() -> dict[str, str | int]:
 
 
 # files the benchmarks write themselves, which do not make a tree differ from its commit
-RECORD_PATHS = ("benchmarks/RESULTS.md", "benchmarks/plots/")
+RECORD_FILE = "benchmarks/RESULTS.md"
+RECORD_FOLDER = "benchmarks/plots/"
 
 
 def git_commit() -> str:
     """Return ``git rev-parse HEAD`` with ``+changes`` when the tree differs from it, or ``"no commit"``.
 
-    Changes to the benchmark records (``RECORD_PATHS``) do not count, so that a second benchmark
-    run after a first one's append names the same commit.
+    Changes to the benchmark records (``RECORD_FILE`` and files under ``RECORD_FOLDER``) do not
+    count, so that a second benchmark run after a first one's append names the same commit.
     """
     root = Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=True).stdout
+        # -z gives the paths unquoted, separated by NUL bytes
+        status = subprocess.run(["git", "status", "--porcelain", "-z"], cwd=root, capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return "no commit"
-    changed = [line[3:] for line in status.splitlines() if line.strip()]
-    dirty = any(not path.startswith(RECORD_PATHS) for path in changed)
+    changed = [entry[3:] for entry in status.split("\0") if len(entry) > 3]
+    dirty = any(path != RECORD_FILE and not path.startswith(RECORD_FOLDER) for path in changed)
     return head + ("+changes" if dirty else "")
 
 

@@ -3,8 +3,9 @@
 HDBSCAN (fast_hdbscan) runs on the full-dimensional embeddings of at most ``max_fit_points``
 randomly sampled events. Every other event then takes the cluster of its nearest fitted event
 if it lies within the cluster's reach: the largest core distance (distance to the
-``min_samples``-th nearest other fitted event, as fast_hdbscan 0.3.4 defines it) among the
-cluster's fitted events.
+``min_samples``-th nearest other fitted event, as fast_hdbscan 0.3.4 defines it for
+``min_samples >= 2``; it sets the core distance to 0 for 1, where the nearest other event is
+used instead) among the cluster's fitted events.
 Otherwise it is noise, so an event next to noise, or far outside every cluster, stays noise. The
 searches (:mod:`pmse_graph.downstream.neighbours`) are exact up to
 ``EXACT_SEARCH_MAX_POINTS`` fitted events and go through a faiss IVF index above. Above 30

@@ -59,12 +59,11 @@ class CentroidTree:
             raise DataError(f"Invalid centroid tree: the centroid groups must be a non-empty 1-D integer array (got shape {group.shape}, dtype {group.dtype})")
         if group.min() < 0 or group.max() >= len(self.coarse):
             raise DataError(f"Invalid centroid tree: centroid groups must lie in [0, {len(self.coarse)}) (found {int(group.min())}..{int(group.max())})")
+        if (np.diff(group) < 0).any():
+            raise DataError(f"Invalid centroid tree: the centroid groups must be sorted (first decrease at centroid {int(np.argmax(np.diff(group) < 0)) + 1})")
         counts = np.bincount(group, minlength=len(self.coarse))
-        if (counts == 0).any() or (np.diff(group) < 0).any():
-            raise DataError(
-                f"Invalid centroid tree: the centroid groups must be sorted and give every one of the {len(self.coarse)} groups a centroid "
-                f"({int((counts == 0).sum())} of them have none)"
-            )
+        if (counts == 0).any():
+            raise DataError(f"Invalid centroid tree: every one of the {len(self.coarse)} groups needs a centroid ({int((counts == 0).sum())} of them have none)")
         self.group = group.astype(np.int64, copy=False)
 
     @property
@@ -206,15 +205,19 @@ def search_two_level(vectors: np.ndarray, centroids: np.ndarray, tree: CentroidT
 
     Raises:
         ConfigError: ``probe`` below 1.
-        DataError: ``centroids`` and the tree disagree on k or on the dimension.
+        DataError: ``centroids`` and the tree disagree on k or on the dimension, the events have
+            another dimension, or an event contains NaN or infinity.
     """
     if probe < 1:
         raise ConfigError(f"Expected probe >= 1 groups (got {probe})")
-    if centroids.shape != (len(tree.group), tree.coarse.shape[1]):
+    dim = tree.coarse.shape[1]
+    if centroids.shape != (len(tree.group), dim):
         raise DataError(
-            f"The centroid tree describes {len(tree.group)} centroids of dimension {tree.coarse.shape[1]}, "
-            f"but {centroids.shape[0]} of dimension {centroids.shape[1]} were given; pass the tree trained with these centroids"
+            f"The centroid tree describes {len(tree.group)} centroids of dimension {dim}, but centroids of shape "
+            f"{centroids.shape} were given; pass the tree trained with these centroids"
         )
+    if vectors.ndim != 2 or vectors.shape[1] != dim:
+        raise DataError(f"Expected events of shape (N, {dim}) to match the centroids (got {vectors.shape})")
     probe = min(probe, len(tree.coarse))
     coarse_index = faiss.IndexFlatL2(tree.coarse.shape[1])
     coarse_index.add(tree.coarse)
@@ -227,6 +230,9 @@ def search_two_level(vectors: np.ndarray, centroids: np.ndarray, tree: CentroidT
     best_label = np.empty(len(vectors), np.int64)
     for start in range(0, len(vectors), SEARCH_BATCH):
         batch = np.ascontiguousarray(vectors[start : start + SEARCH_BATCH], dtype=np.float32)
+        finite = np.isfinite(batch).all(axis=1)
+        if not finite.all():
+            raise DataError(f"{int((~finite).sum())} events contain NaN or infinity, the first at row {start + int(np.argmin(finite))}; remove or fix those events")
         _, nearest_groups = coarse_index.search(batch, probe)  # (B, probe)
         distance = np.full(len(batch), np.inf, np.float32)
         label = np.full(len(batch), -1, np.int64)

@@ -102,6 +102,18 @@ def test_centroids_must_match_tree(trained):
     vectors, centroids, tree, _ = trained
     with pytest.raises(DataError, match="describes 200 centroids"):
         search_two_level(vectors[:10], centroids[:150], tree)
+    with pytest.raises(DataError, match="describes 200 centroids"):
+        search_two_level(vectors[:10], centroids[:, 0], tree)
+    with pytest.raises(DataError, match=r"Expected events of shape \(N, 8\)"):
+        search_two_level(vectors[:10, :5], centroids, tree)
+
+
+def test_nan_event_rejected(trained):
+    vectors, centroids, tree, _ = trained
+    events = vectors[:20].copy()
+    events[7, 2] = np.inf
+    with pytest.raises(DataError, match="1 events contain NaN or infinity, the first at row 7"):
+        search_two_level(events, centroids, tree, probe=2)
 
 
 def test_probe_above_groups_is_exact(trained):
