@@ -1,4 +1,4 @@
-"""Where a benchmark figure comes from: the machine (cores, CPU model, GPU) and the git commit.
+"""Provenance of benchmark figures: the machine (cores, CPU model, GPU) and the git commit.
 
 Every benchmark script and ``pmse-graph bench`` put :func:`provenance` beside the figures they
 append to ``benchmarks/RESULTS.md``. This module imports torch only to name a GPU, so the light

@@ -153,9 +153,9 @@ def _label_by_neighbour(
 ) -> np.ndarray:
     index = build_search_index(fitted_vectors, exact_max_points=EXACT_SEARCH_MAX_POINTS)
     log.info("HDBSCAN: labelling the other events by their nearest fitted event (search %s)", index.description)
-    # squared core distance of every fitted event (to its min_samples-th nearest other fitted
-    # event; the search finds the event itself first), and the largest one of each cluster's
-    # events as the cluster's reach
+    # Squared core distance of every fitted event: to its min_samples-th nearest other fitted
+    # event, so min_samples + 1 neighbours because the search finds the event itself first.
+    # The largest core distance among a cluster's events is the cluster's reach.
     neighbours = min(min_samples + 1, len(fitted_vectors))
     core_squared = search_batched(index, fitted_vectors, neighbours, batch_size=batch_size)[0][:, -1]
     clustered = fitted_labels >= 0

@@ -2,15 +2,14 @@
 
 A coarse k-means splits the events into about sqrt(k) groups. Inside each group, an independent
 k-means trains the group's share of the k centroids, shared in proportion to the number of
-distinct events in each group.
-This is the scheme of ``faiss.contrib.clustering.two_level_clustering``. It is written out here
+distinct events in each group. This is the scheme of ``faiss.contrib.clustering.two_level_clustering``. It is written out here
 because that function (faiss 1.15.1) fails when a small group is allotted zero centroids and
 fixes the second level at 25 iterations.
 
 The coarse centroids and the group of every fine centroid form a :class:`CentroidTree`. The
-nearest centroid of an event is then searched among the fine centroids of its ``probe`` nearest
-groups only: a matrix product of the events of one group with that group's few hundred
-centroids, instead of an index scan over all k. With ``probe=1`` an event gets the centroid the
+nearest centroid of an event is then searched only among the fine centroids of its ``probe``
+nearest groups. That takes one matrix product of a group's events with the group's few hundred
+centroids, in place of an index scan over all k centroids. With ``probe=1`` an event gets the centroid the
 training would give it; a larger ``probe`` also finds nearer centroids across group borders.
 """
 
@@ -171,9 +170,9 @@ def fit_two_level(
     sizes = np.bincount(group_of, minlength=groups)
     order = np.argsort(group_of, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(sizes)])
-    # centroids are shared by distinct vectors, so that a group of many identical events does
-    # not get centroids that can only stay empty; identical events share a group, so the
-    # distinct counts add up to the distinct vectors of all events, which the caller checked
+    # Centroids are shared by distinct vectors, so a group of many identical events gets no
+    # centroids that can only stay empty. Identical events share a group, so the distinct
+    # counts add up to the distinct vectors of all events, which the caller has checked.
     hashes = row_hashes(vectors)[order]
     distinct = np.array([len(np.unique(hashes[bounds[g] : bounds[g + 1]])) for g in range(groups)], np.int64)
     allotted = allot_centroids(distinct, k)

@@ -45,7 +45,7 @@ def test_ivf_index_finds_most_true_neighbours():
 
 
 def test_ivf_short_lists_searched_exactly(caplog):
-    # one probed list of a 253-list index holds about 16 vectors, fewer than k = 40
+    # one probed list of a 253-list index contains about 16 vectors, fewer than k = 40
     reference = clustered_points(4000, 4)
     queries = clustered_points(50, 4, seed=2)
     index = build_search_index(reference, exact_max_points=100, nprobe=1)

@@ -63,10 +63,10 @@ def test_probing_every_group_is_exact(trained):
 
 def test_more_probes_never_farther(trained):
     vectors, centroids, tree, _ = trained
-    one, _ = search_two_level(vectors, centroids, tree, probe=1)
-    two, _ = search_two_level(vectors, centroids, tree, probe=2)
-    assert (two <= one + 1e-4).all()
-    assert two.mean() < one.mean()
+    one_group, _ = search_two_level(vectors, centroids, tree, probe=1)
+    two_groups, _ = search_two_level(vectors, centroids, tree, probe=2)
+    assert (two_groups <= one_group + 1e-4).all()
+    assert two_groups.mean() < one_group.mean()
 
 
 def test_refinement_lowers_objective(trained):
