@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 
 from pmse_graph.downstream import class_metrics
-from pmse_graph.downstream.classify import MethodOutput, ProbeSettings, evaluate_method, head_logits, knn_logits, train_linear_probe
+from pmse_graph.downstream.classify import MethodOutput, ProbeSettings, evaluate_method, head_logits, knn_index, knn_logits, train_linear_probe
 from pmse_graph.downstream.embed import embed_events
 from pmse_graph.downstream.finetune import finetune_logits
 from pmse_graph.downstream.labels import ClassTask, calibration_mask, labelled_mask
@@ -98,7 +98,8 @@ def _frozen_output(method: str, arrays: EmbeddingArrays, split: EvaluationSplit,
         head = train_linear_probe(train_x, train_y, num_classes=task.num_classes, settings=ProbeSettings(seed=seed))
         scores = [head_logits(head, arrays.vectors[mask]) for mask in (split.calibration, split.test)]
     else:
-        scores = [knn_logits(train_x, train_y, arrays.vectors[mask], num_classes=task.num_classes, k=KNN_NEIGHBOURS) for mask in (split.calibration, split.test)]
+        search = knn_index(train_x)
+        scores = [knn_logits(train_x, train_y, arrays.vectors[mask], num_classes=task.num_classes, k=KNN_NEIGHBOURS, index=search) for mask in (split.calibration, split.test)]
     return MethodOutput(scores[0], split.index[split.calibration], scores[1], split.index[split.test], arrays.event_id[split.test])
 
 

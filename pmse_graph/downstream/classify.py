@@ -34,7 +34,7 @@ from pmse_graph.downstream import class_metrics
 from pmse_graph.downstream.class_names import ClassNames, add_tree_columns, load_class_names
 from pmse_graph.downstream.class_plots import plot_confusion, plot_precision_recall
 from pmse_graph.downstream.labels import ClassTask, calibration_mask, labelled_task
-from pmse_graph.downstream.neighbours import build_search_index, search_batched
+from pmse_graph.downstream.neighbours import SearchIndex, build_search_index, search_batched
 from pmse_graph.atomic import atomic_write_frame
 from pmse_graph.downstream.results_io import EmbeddingArrays, read_embeddings
 from pmse_graph.errors import ConfigError, DataError
@@ -116,13 +116,29 @@ def _normalized(vectors: np.ndarray) -> np.ndarray:
     return out
 
 
-def knn_logits(reference: np.ndarray, reference_labels: np.ndarray, queries: np.ndarray, *, num_classes: int, k: int = 20, temperature: float = 0.07) -> np.ndarray:
+def knn_index(reference: np.ndarray) -> SearchIndex:
+    """Index the L2-normalised ``reference`` vectors for the cosine-similarity search of :func:`knn_logits`."""
+    return build_search_index(_normalized(reference), metric="inner_product")
+
+
+def knn_logits(
+    reference: np.ndarray,
+    reference_labels: np.ndarray,
+    queries: np.ndarray,
+    *,
+    num_classes: int,
+    k: int = 20,
+    temperature: float = 0.07,
+    index: SearchIndex | None = None,
+) -> np.ndarray:
     """Score classes by a similarity-weighted vote of the ``k`` nearest labelled events.
 
     Neighbours are found by cosine similarity s (faiss inner-product search on L2-normalised
-    vectors, exact up to 100,000 reference events and through an IVF index above); each votes for its class with weight exp(s / temperature). The
-    logits returned are log(vote share + 1e-6), so the softmax at temperature 1 gives back the
-    vote shares up to the smoothing.
+    vectors, exact up to 100,000 reference events and through an IVF index above). Each votes
+    for its class with weight exp(s / temperature). The logits returned are
+    log(vote share + 1e-6), so the softmax at temperature 1 gives back the vote shares up to
+    the smoothing. Pass ``index`` from :func:`knn_index` to search several query sets against
+    the same reference without indexing it again.
 
     Shapes:
         reference: (R, D); reference_labels: (R,); queries: (Q, D) -> (Q, num_classes).
@@ -130,12 +146,12 @@ def knn_logits(reference: np.ndarray, reference_labels: np.ndarray, queries: np.
     if k > len(reference):
         logger.warning("kNN: k = %d exceeds the %d labelled training events; using k = %d", k, len(reference), len(reference))
         k = len(reference)
-    index = build_search_index(_normalized(reference), metric="inner_product")
+    index = knn_index(reference) if index is None else index
     similarity, neighbour = search_batched(index, _normalized(queries), k)
     weights = np.exp((similarity - 1.0) / temperature)  # shifted by the maximum similarity 1 to avoid overflow
-    votes = np.zeros((len(queries), num_classes), dtype=np.float64)
-    rows = np.repeat(np.arange(len(queries)), k)
-    np.add.at(votes, (rows, np.asarray(reference_labels)[neighbour].ravel()), weights.ravel())
+    # one weighted count over (query, class) pairs, in place of a slow unbuffered np.add.at
+    cells = np.repeat(np.arange(len(queries)), k) * num_classes + np.asarray(reference_labels)[neighbour].ravel()
+    votes = np.bincount(cells, weights=weights.ravel().astype(np.float64), minlength=len(queries) * num_classes).reshape(len(queries), num_classes)
     shares = votes / np.maximum(votes.sum(axis=1, keepdims=True), 1e-300)
     return np.log(shares + 1e-6).astype(np.float32)
 
@@ -147,8 +163,9 @@ def _frozen_method(method: str, arrays: EmbeddingArrays, index: np.ndarray, trai
         evaluation_logits = head_logits(head, arrays.vectors[evaluate])
     else:
         reference, reference_labels = arrays.vectors[train], index[train]
-        calibration_logits = knn_logits(reference, reference_labels, arrays.vectors[calibration], num_classes=task.num_classes, k=k)
-        evaluation_logits = knn_logits(reference, reference_labels, arrays.vectors[evaluate], num_classes=task.num_classes, k=k)
+        search = knn_index(reference)
+        calibration_logits = knn_logits(reference, reference_labels, arrays.vectors[calibration], num_classes=task.num_classes, k=k, index=search)
+        evaluation_logits = knn_logits(reference, reference_labels, arrays.vectors[evaluate], num_classes=task.num_classes, k=k, index=search)
     return MethodOutput(calibration_logits, index[calibration], evaluation_logits, index[evaluate], arrays.event_id[evaluate])
 
 

@@ -63,6 +63,18 @@ def test_knn_logits_vote():
     np.testing.assert_allclose(logits[:, 2], np.log(1e-6), rtol=1e-5)
 
 
+def test_knn_prebuilt_index_same_logits():
+    from pmse_graph.downstream.classify import knn_index
+
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=(200, 5)).astype(np.float32)
+    labels = rng.integers(0, 4, 200)
+    queries = rng.normal(size=(30, 5)).astype(np.float32)
+    fresh = knn_logits(reference, labels, queries, num_classes=4, k=7)
+    reused = knn_logits(reference, labels, queries, num_classes=4, k=7, index=knn_index(reference))
+    np.testing.assert_allclose(reused, fresh, rtol=1e-6)
+
+
 def test_knn_k_above_reference_is_clipped():
     reference = np.eye(2, dtype=np.float32)
     logits = knn_logits(reference, np.array([0, 1]), reference, num_classes=2, k=10)
